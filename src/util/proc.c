@@ -1,0 +1,373 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/proc.h"
+#include "util/sock.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+struct sv_proc {
+    pid_t pid;
+    int pidfd; /* -1 without pidfd_open */
+    int errfd; /* the child's stderr: a sealed fixed-size memfd */
+    bool reaped;
+    int status;
+    char *err_text;
+};
+
+pid_t sv_proc_pid(const sv_proc *p)
+{
+    return p->pid;
+}
+
+int sv_proc_pidfd(const sv_proc *p)
+{
+    return p->pidfd;
+}
+
+bool sv_proc_reaped(const sv_proc *p)
+{
+    return p->reaped;
+}
+
+/* An absolute path for `name`: itself when it holds a '/', else the first
+ * executable regular file in $PATH. Relative and empty $PATH entries are
+ * skipped: they would make the binary depend on the working directory. */
+static int resolve_binary(const char *name, char **out, sv_error **err)
+{
+    if (strchr(name, '/')) {
+        *out = strdup(name);
+        return *out ? 0 : sv_error_set(err, ENOMEM, "out of memory");
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *p = path; *p;) {
+        const char *end = strchrnul(p, ':');
+        if (p[0] == '/') {
+            _cleanup_free_ char *cand = NULL;
+            if (asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) < 0)
+                return sv_error_set(err, ENOMEM, "out of memory");
+            struct stat st;
+            if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+                *out = TAKE_PTR(cand);
+                return 0;
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    return sv_error_set(err, ENOENT, "%s: not found in PATH", name);
+}
+
+/* A fixed-size memfd: writes past SV_PROC_STDERR_MAX fail instead of growing
+ * it, and unlike a pipe it never fills up and blocks the child. */
+static int stderr_buffer(sv_error **err)
+{
+    _cleanup_close_ int fd = memfd_create("sandvm-stderr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return sv_error_errno(err, errno, "creating the stderr buffer");
+    if (ftruncate(fd, SV_PROC_STDERR_MAX) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+        return sv_error_errno(err, errno, "sealing the stderr buffer");
+    return TAKE_FD(fd);
+}
+
+/* ---- In the child, between fork() and execve(): async-signal-safe calls only. */
+
+static _Noreturn void child_fail(int errpipe, int e)
+{
+    if (errpipe >= 0) {
+        ssize_t n;
+        do
+            n = write(errpipe, &e, sizeof(e));
+        while (n < 0 && errno == EINTR);
+    }
+    _exit(127);
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Marks every fd >= lo close-on-exec, so only 0..lo-1 survive execve(). */
+static void cloexec_from(int lo)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lo, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    int d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0) {
+        char buf[4096] __attribute__((aligned(8)));
+        long n;
+        while ((n = syscall(SYS_getdents64, d, buf, sizeof(buf))) > 0) {
+            for (long off = 0; off < n;) {
+                struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
+                off += e->d_reclen;
+                int fd = 0;
+                const char *c = e->d_name;
+                if (*c < '0' || *c > '9')
+                    continue;
+                for (; *c >= '0' && *c <= '9'; c++)
+                    fd = fd * 10 + (*c - '0');
+                if (fd >= lo && fd != d)
+                    fcntl(fd, F_SETFD, FD_CLOEXEC);
+            }
+        }
+        close(d);
+        return;
+    }
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+    for (int fd = lo; fd < max; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* src[i] becomes fd i in the child (src[0..2] are stdin/stdout/stderr). */
+static _Noreturn void child_exec(const char *path, char *const *argv, int *src, int nsrc,
+                                 int errpipe, pid_t parent)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP, libc's own */
+
+    if (setpgid(0, 0) < 0)
+        child_fail(errpipe, errno);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        child_fail(errpipe, errno);
+    if (getppid() != parent) /* the parent died before PDEATHSIG was armed */
+        _exit(127);
+
+    /* Move every fd that sits inside the target range 0..nsrc-1 above it first,
+     * so that placing one fd never overwrites another one still to be placed. */
+    if (errpipe < nsrc) {
+        errpipe = fcntl(errpipe, F_DUPFD_CLOEXEC, nsrc);
+        if (errpipe < 0)
+            _exit(127);
+    }
+    for (int i = 0; i < nsrc; i++) {
+        if (src[i] < nsrc) {
+            src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, nsrc);
+            if (src[i] < 0)
+                child_fail(errpipe, errno);
+        }
+    }
+    /* dup2() clears close-on-exec on the new fd: exactly the passed ones */
+    for (int i = 0; i < nsrc; i++)
+        if (dup2(src[i], i) < 0)
+            child_fail(errpipe, errno);
+    cloexec_from(nsrc);
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(path, argv, environ);
+    child_fail(errpipe, errno);
+}
+
+/* ---- Parent side. */
+
+int sv_proc_spawn(char *const *argv, const sv_spawn_opts *opts, sv_proc **out, sv_error **err)
+{
+    if (!argv || !argv[0])
+        return sv_error_set(err, EINVAL, "empty command");
+    const char *program = opts && opts->program ? opts->program : argv[0];
+    if (!program[0])
+        return sv_error_set(err, EINVAL, "empty program name");
+    size_t nfds = opts ? opts->nfds : 0;
+    if (nfds > 4096)
+        return sv_error_set(err, EINVAL, "too many fds to pass (%zu)", nfds);
+    for (size_t i = 0; i < nfds; i++)
+        if (opts->fds[i] < 0 || fcntl(opts->fds[i], F_GETFD) < 0)
+            return sv_error_set(err, EBADF, "fd %d to pass to %s is not open", opts->fds[i],
+                                program);
+    _cleanup_free_ char *path = NULL;
+    int r = resolve_binary(program, &path, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0)
+        return sv_error_errno(err, errno, "opening /dev/null");
+    _cleanup_close_ int errfd = stderr_buffer(err);
+    if (errfd < 0)
+        return errfd;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return sv_error_errno(err, errno, "creating a pipe");
+    _cleanup_close_ int pipe_r = pipefd[0];
+    _cleanup_close_ int pipe_w = pipefd[1];
+
+    int nsrc = 3 + (int)nfds;
+    _cleanup_free_ int *src = malloc(nsrc * sizeof(*src));
+    _cleanup_free_ sv_proc *p = calloc(1, sizeof(*p));
+    if (!src || !p)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    src[0] = null;
+    src[1] = null;
+    src[2] = errfd;
+    for (size_t i = 0; i < nfds; i++)
+        src[3 + i] = opts->fds[i];
+
+    /* Signals stay blocked across fork() so that no handler of the caller runs
+     * in the child before the child has reset the dispositions. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(path, argv, src, nsrc, pipe_w, parent);
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return sv_error_errno(err, fork_errno, "starting %s: fork", program);
+
+    close(TAKE_FD(pipe_w));
+    setpgid(pid, pid); /* also from this side, so the group exists before we return */
+    int child_errno = 0;
+    ssize_t n;
+    do
+        n = read(pipe_r, &child_errno, sizeof(child_errno));
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(child_errno)) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return sv_error_errno(err, child_errno, "executing %s", path);
+    }
+
+    p->pid = pid;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by definition */
+    p->errfd = TAKE_FD(errfd);
+    *out = TAKE_PTR(p);
+    return 0;
+}
+
+int sv_proc_wait(sv_proc *p, int64_t deadline, int *status, sv_error **err)
+{
+    while (!p->reaped) {
+        int st;
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            p->reaped = true;
+            p->status = st;
+            break;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            /* reaped by someone else (SIGCHLD ignored): never signal that pid again */
+            int e = errno;
+            p->reaped = true;
+            p->status = W_EXITCODE(255, 0);
+            return sv_error_errno(err, e, "waiting for process %d", (int)p->pid);
+        }
+        int left = sv_remaining_ms(deadline);
+        if (left == 0)
+            return sv_error_set(err, ETIMEDOUT, "process %d is still running", (int)p->pid);
+        if (p->pidfd >= 0) {
+            struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
+            int pr = sv_poll_deadline(&pf, 1, deadline, err);
+            if (pr < 0)
+                return pr;
+        } else {
+            struct timespec ts = {0, 10 * 1000000L};
+            if (left > 0 && left < 10)
+                ts.tv_nsec = left * 1000000L;
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (status)
+        *status = p->status;
+    return 0;
+}
+
+void sv_proc_kill(sv_proc *p)
+{
+    if (!p || p->reaped)
+        return;
+    if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0)
+        kill(p->pid, SIGKILL);
+    /* the rest of its group: the group id cannot be reused while its leader is unreaped */
+    kill(-p->pid, SIGKILL);
+    int st;
+    pid_t r;
+    do
+        r = waitpid(p->pid, &st, 0);
+    while (r < 0 && errno == EINTR);
+    p->reaped = true;
+    p->status = r == p->pid ? st : W_EXITCODE(255, 0);
+}
+
+const char *sv_proc_stderr(sv_proc *p)
+{
+    free(p->err_text);
+    p->err_text = NULL;
+    /* the child advances the offset of the file description we share with it */
+    off_t end = lseek(p->errfd, 0, SEEK_CUR);
+    if (end < 0)
+        end = 0;
+    if (end > SV_PROC_STDERR_MAX)
+        end = SV_PROC_STDERR_MAX;
+    char *s = malloc((size_t)end + 1);
+    if (!s)
+        return "";
+    ssize_t n = end > 0 ? pread(p->errfd, s, (size_t)end, 0) : 0;
+    if (n < 0)
+        n = 0;
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+        n--;
+    s[n] = '\0';
+    p->err_text = s;
+    return s;
+}
+
+char *sv_wait_status_string(int status)
+{
+    char *s = NULL;
+    int r;
+    if (WIFEXITED(status)) {
+        r = asprintf(&s, "exited with status %d", WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        const char *name = sigabbrev_np(WTERMSIG(status));
+        r = asprintf(&s, "killed by signal %d (SIG%s)", WTERMSIG(status), name ? name : "?");
+    } else {
+        r = asprintf(&s, "stopped with wait status 0x%x", (unsigned)status);
+    }
+    return r < 0 ? NULL : s;
+}
+
+void sv_proc_free(sv_proc *p)
+{
+    if (!p)
+        return;
+    sv_proc_kill(p);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    if (p->errfd >= 0)
+        close(p->errfd);
+    free(p->err_text);
+    free(p);
+}

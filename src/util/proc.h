@@ -1,0 +1,69 @@
+/*
+ * Child processes: spawn with an exact set of fds, wait under a deadline,
+ * kill and reap. The child gets stdin and stdout on /dev/null, stderr in a
+ * buffer the parent reads (the first SV_PROC_STDERR_MAX bytes are kept; later
+ * writes fail with EPERM, so a chatty child can neither block on a full pipe
+ * nor grow our memory), the caller's fds as 3, 4, ... and nothing else. It runs
+ * in its own process group with the default signal dispositions and an empty
+ * signal mask, and is killed by the kernel (PR_SET_PDEATHSIG) if the spawning
+ * thread dies first. Waiting goes through a pidfd, so it never races with pid
+ * reuse and never needs SIGCHLD.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+#define SV_PROC_STDERR_MAX (64 * 1024)
+
+typedef struct sv_proc sv_proc;
+
+typedef struct sv_spawn_opts {
+    const char *program; /* what to run; NULL: argv[0] */
+    const int *fds;      /* caller fds; the child sees fds[i] as 3 + i */
+    size_t nfds;
+} sv_spawn_opts;
+
+/* Starts the program (a path, or a bare name looked up in $PATH) with `argv`
+ * (NULL-terminated) and the current environment. `opts` may be NULL. Returns 0
+ * and *out, or a negative errno: ENOENT "NAME: not found in PATH", EBADF for a
+ * fd in opts that is not open, or the errno of execve() ("executing PATH: ...")
+ * reported back from the child. */
+int sv_proc_spawn(char *const *argv, const sv_spawn_opts *opts, sv_proc **out, sv_error **err);
+
+pid_t sv_proc_pid(const sv_proc *p);
+/* A pidfd for poll(): readable once the child exited; -1 on kernels without
+ * pidfd_open (then only sv_proc_wait() can tell). Owned by `p`. */
+int sv_proc_pidfd(const sv_proc *p);
+
+/* Waits until the child exits or `deadline` (sv_deadline_ms()) passes. On exit
+ * returns 0, reaps the child and stores its wait status in *status (may be
+ * NULL). Returns -ETIMEDOUT (with *err set) when it is still running; a child
+ * already reaped returns its status again. */
+int sv_proc_wait(sv_proc *p, int64_t deadline, int *status, sv_error **err);
+/* True once sv_proc_wait() has reaped the child. */
+bool sv_proc_reaped(const sv_proc *p);
+/* SIGKILLs the child's process group and reaps the child; no-op once reaped. */
+void sv_proc_kill(sv_proc *p);
+
+/* The child's stderr so far: NUL-terminated, at most SV_PROC_STDERR_MAX bytes,
+ * trailing whitespace removed. Owned by `p`, valid until the next call or
+ * sv_proc_free(). Never NULL (""). */
+const char *sv_proc_stderr(sv_proc *p);
+
+/* "exited with status N" or "killed by signal N (SIGNAME)"; newly allocated,
+ * NULL on out-of-memory. */
+char *sv_wait_status_string(int status);
+
+/* Kills and reaps the child if it still runs, then frees; NULL is accepted. */
+void sv_proc_free(sv_proc *p);
+
+static inline void sv_proc_freep(sv_proc **p)
+{
+    sv_proc_free(*p);
+}
+#define _cleanup_proc_ __attribute__((cleanup(sv_proc_freep)))
