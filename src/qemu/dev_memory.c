@@ -10,22 +10,6 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 
-/* True when `key=value` is one of the machine options (validated key=value words). */
-static bool machine_opt_is(const sv_qemu_config *cfg, const char *key, const char *value)
-{
-    const char *s = cfg->machine.options;
-    size_t kl = strlen(key), vl = strlen(value);
-    while (s && *s) {
-        const char *end = strchr(s, ',');
-        size_t n = end ? (size_t)(end - s) : strlen(s);
-        if (n == kl + 1 + vl && strncmp(s, key, kl) == 0 && s[kl] == '=' &&
-            strncmp(s + kl + 1, value, vl) == 0)
-            return true;
-        s = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
 static int check_arch(const sv_qemu_config *cfg, const char *path, const char *what, int arch,
                       sv_error **err)
 {
@@ -150,7 +134,7 @@ static int check_aarch64_dimm(const sv_qemu_config *cfg, const char *path, const
                             "%s: %s on aarch64 needs firmware (bios or pflash): without it the "
                             "virt machine has no ACPI GED device for memory hotplug",
                             path, what);
-    if (machine_opt_is(cfg, "acpi", "off"))
+    if (sv_qemu_config_machine_opt_is(cfg, "acpi", "off"))
         return sv_error_set(err, EINVAL, "%s: %s on aarch64 needs ACPI (machine option acpi=off)",
                             path, what);
     bool is32 = !cfg->cpu_model;
@@ -187,7 +171,7 @@ static int dimm_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
     if (!cfg->memory.slots || !cfg->memory.max_mem)
         return sv_error_set(err, EINVAL, "%s: %s needs memory slots: set memory.slots and "
                             "memory.max_mem", path, what);
-    if (d->driver == SV_DIMM_NVDIMM && !machine_opt_is(cfg, "nvdimm", "on"))
+    if (d->driver == SV_DIMM_NVDIMM && !sv_qemu_config_machine_opt_is(cfg, "nvdimm", "on"))
         return sv_error_set(err, EINVAL, "%s: nvdimm needs the machine option nvdimm=on", path);
     if (arch == SV_ARCH_AARCH64 && (r = check_aarch64_dimm(cfg, path, what, err)) < 0)
         return r;

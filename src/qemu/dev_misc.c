@@ -10,22 +10,6 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 
-/* True when `key=value` is one of the machine options (validated key=value words). */
-static bool machine_opt_is(const sv_qemu_config *cfg, const char *key, const char *value)
-{
-    const char *s = cfg->machine.options;
-    size_t kl = strlen(key), vl = strlen(value);
-    while (s && *s) {
-        const char *end = strchr(s, ',');
-        size_t n = end ? (size_t)(end - s) : strlen(s);
-        if (n == kl + 1 + vl && strncmp(s, key, kl) == 0 && s[kl] == '=' &&
-            strncmp(s + kl + 1, value, vl) == 0)
-            return true;
-        s = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
 /* bus and addr of a virtio device: addr is a PCI slot, bus any QEMU bus id
  * except on CCW, where the one channel subsystem bus is implied. */
 static int check_bus_addr(const char *path, const char *bus, const char *addr, int transport,
@@ -278,8 +262,8 @@ static int iommu_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const c
         return sv_error_set(err, EINVAL, "%s: QEMU supports one vIOMMU (devices[%ld] is one)",
                             path, other);
     /* KVM's in-kernel irqchip cannot remap interrupts; TCG can. */
-    if (d->intremap && accel_is_kvm_first(cfg) && !machine_opt_is(cfg, "kernel-irqchip", "split") &&
-        !machine_opt_is(cfg, "kernel-irqchip", "off"))
+    if (d->intremap && accel_is_kvm_first(cfg) && !sv_qemu_config_machine_opt_is(cfg, "kernel-irqchip", "split") &&
+        !sv_qemu_config_machine_opt_is(cfg, "kernel-irqchip", "off"))
         return sv_field_error(err, path, "intremap",
                               "needs the machine option kernel-irqchip=split under KVM");
     return 0;

@@ -17,22 +17,6 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-/* True when `key=value` is one of the machine options (validated key=value words). */
-static bool machine_opt_is(const sv_qemu_config *cfg, const char *key, const char *value)
-{
-    const char *s = cfg->machine.options;
-    size_t kl = strlen(key), vl = strlen(value);
-    while (s && *s) {
-        const char *end = strchr(s, ',');
-        size_t n = end ? (size_t)(end - s) : strlen(s);
-        if (n == kl + 1 + vl && strncmp(s, key, kl) == 0 && s[kl] == '=' &&
-            strncmp(s + kl + 1, value, vl) == 0)
-            return true;
-        s = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
 /* QEMU's default machine when none is named: "pc" on x86_64, "pseries" on
  * ppc64, "s390-ccw-virtio" on s390x; aarch64 has none (QEMU insists). */
 static const char *machine_type(const sv_qemu_config *cfg)
@@ -59,7 +43,7 @@ static bool machine_has_pcie_root(const sv_qemu_config *cfg)
     switch (sv_qemu_config_arch(cfg)) {
     case SV_ARCH_X86_64:
         if (strcmp(t, "microvm") == 0)
-            return machine_opt_is(cfg, "pcie", "on");
+            return sv_qemu_config_machine_opt_is(cfg, "pcie", "on");
         return strcmp(t, "q35") == 0 || has_prefix(t, "pc-q35-");
     case SV_ARCH_AARCH64:
         return strcmp(t, "virt") == 0 || has_prefix(t, "virt-");
@@ -77,7 +61,7 @@ static const char *root_bus(const sv_qemu_config *cfg)
 static int check_machine_has_pci(const sv_qemu_config *cfg, const char *path, const char *what,
                                  sv_error **err)
 {
-    if (sv_qemu_config_is_microvm(cfg) && !machine_opt_is(cfg, "pcie", "on"))
+    if (sv_qemu_config_is_microvm(cfg) && !sv_qemu_config_machine_opt_is(cfg, "pcie", "on"))
         return sv_error_set(err, EINVAL, "%s: %s needs a PCI bus; machine microvm has one only "
                             "with the machine option pcie=on", path, what);
     return 0;

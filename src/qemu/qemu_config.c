@@ -67,6 +67,21 @@ bool sv_qemu_config_is_microvm(const sv_qemu_config *cfg)
     return cfg->machine.type && strcmp(cfg->machine.type, "microvm") == 0;
 }
 
+bool sv_qemu_config_machine_opt_is(const sv_qemu_config *cfg, const char *key, const char *value)
+{
+    const char *s = cfg->machine.options;
+    size_t kl = strlen(key), vl = strlen(value);
+    while (s && *s) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        if (n == kl + 1 + vl && strncmp(s, key, kl) == 0 && s[kl] == '=' &&
+            strncmp(s + kl + 1, value, vl) == 0)
+            return true;
+        s = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 int sv_qemu_config_transport(const sv_qemu_config *cfg, int requested)
 {
     if (requested != SV_QT_DEFAULT)

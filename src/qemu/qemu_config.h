@@ -318,6 +318,8 @@ int sv_qemu_config_arch(const sv_qemu_config *cfg);
 int sv_qemu_config_transport(const sv_qemu_config *cfg, int requested);
 const char *sv_qemu_config_binary(const sv_qemu_config *cfg);
 bool sv_qemu_config_is_microvm(const sv_qemu_config *cfg);
+/* True when machine.options (validated key=value words) contains key=value. */
+bool sv_qemu_config_machine_opt_is(const sv_qemu_config *cfg, const char *key, const char *value);
 int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err);
 void sv_qemu_config_init(sv_qemu_config *cfg);
 struct sv_jschema;

@@ -291,6 +291,18 @@ static int prepare_field(run *r, field f)
     int e = mkdir_p(r->dir[f]);
     if (e < 0)
         return e;
+    /* A decoy where a misparsed value would point: "img-x,readonly=on" read
+     * as file=img-x plus readonly=on would open the decoy "img-x" read-only,
+     * and the test would see it. */
+    const char *comma = strchr(r->val->v, ',');
+    if (comma && d->mk != MK_NONE) {
+        _cleanup_free_ char *decoy = xasprintf("%s/%s%.*s", r->dir[f], d->prefix,
+                                               (int)(comma - r->val->v), r->val->v);
+        int e = d->mk == MK_FILE ? make_file(decoy, d->size)
+                                 : (mkdir(decoy, 0755) < 0 ? -errno : 0);
+        if (e < 0)
+            return e;
+    }
     if (d->mk == MK_FILE)
         return make_file(r->path[f], d->size);
     if (d->mk == MK_DIR)
