@@ -9,6 +9,14 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "util/cleanup.h"
+
+SV_DEFINE_CLEANUP(sv_qemu_config, sv_qemu_config_free)
+
+static inline void strv_freep(char ***v)
+{
+    sv_strv_free(*v);
+}
 
 static void usage(FILE *f)
 {
@@ -42,9 +50,9 @@ int sv_cmd_qemu_argv(sv_cli *cli, int argc, char **argv, sv_error **err)
                                          {NULL, 0, NULL, 0}};
     bool check = false, as_json = false;
     int timeout_ms = 0;
-    const char **qmp = calloc((size_t)argc + 1, sizeof(char *));
+    _cleanup_free_ const char **qmp = calloc((size_t)argc + 1, sizeof(char *));
     size_t nqmp = 0;
-    int c, rc = SV_EXIT_OK;
+    int c;
     if (!qmp)
         return SV_EXIT_FAILURE;
     while ((c = getopt_long(argc, argv, "cq:t:h", opts, NULL)) != -1) {
@@ -62,7 +70,6 @@ int sv_cmd_qemu_argv(sv_cli *cli, int argc, char **argv, sv_error **err)
             char *end = NULL;
             long s = strtol(optarg, &end, 10);
             if (!*optarg || *end || s <= 0 || s > 3600) {
-                free(qmp);
                 return sv_cli_usage_error("qemu-argv", "--timeout: expected seconds from 1 to 3600, got '%s'", optarg);
             }
             timeout_ms = (int)s * 1000;
@@ -70,67 +77,49 @@ int sv_cmd_qemu_argv(sv_cli *cli, int argc, char **argv, sv_error **err)
         }
         case 'h':
             usage(stdout);
-            free(qmp);
             return SV_EXIT_OK;
         default:
-            free(qmp);
             return sv_cli_usage_error("qemu-argv", "unknown option");
         }
     }
-    if (optind != argc - 1) {
-        free(qmp);
+    if (optind != argc - 1)
         return sv_cli_usage_error("qemu-argv", optind >= argc ? "missing FILE.json" : "too many arguments");
-    }
-    if (nqmp && !check) {
-        free(qmp);
+    if (nqmp && !check)
         return sv_cli_usage_error("qemu-argv", "--qmp needs --check");
-    }
 
-    sv_qemu_config *cfg = NULL;
-    char **replies = NULL;
-    if (sv_qemu_config_load(argv[optind], &cfg, err) < 0) {
-        rc = SV_EXIT_FAILURE;
-        goto out;
-    }
+    _cleanup_(sv_qemu_config_freep) sv_qemu_config *cfg = NULL;
+    if (sv_qemu_config_load(argv[optind], &cfg, err) < 0)
+        return SV_EXIT_FAILURE;
     if (as_json) {
-        char **v = NULL;
+        _cleanup_(strv_freep) char **v = NULL;
         size_t n = 0;
-        if (sv_qemu_config_argv(cfg, &v, &n, err) < 0) {
-            rc = SV_EXIT_FAILURE;
-            goto out;
-        }
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < n; i++)
+        if (sv_qemu_config_argv(cfg, &v, &n, err) < 0)
+            return SV_EXIT_FAILURE;
+        _cleanup_json_ json_object *arr = json_object_new_array();
+        for (size_t i = 0; arr && i < n; i++)
             json_object_array_add(arr, json_object_new_string(v[i]));
-        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(arr);
-        sv_strv_free(v);
+        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
-        char *text = NULL;
-        if (sv_qemu_config_argv_text(cfg, &text, err) < 0) {
-            rc = SV_EXIT_FAILURE;
-            goto out;
-        }
+        _cleanup_free_ char *text = NULL;
+        if (sv_qemu_config_argv_text(cfg, &text, err) < 0)
+            return SV_EXIT_FAILURE;
         fputs(text, stdout);
-        free(text);
     }
     fflush(stdout);
-    if (check) {
-        replies = calloc(nqmp + 1, sizeof(char *));
-        sv_qemu_check_opts co = {.timeout_ms = timeout_ms, .qmp = nqmp ? qmp : NULL,
-                                 .replies = nqmp ? replies : NULL};
-        if (!replies || sv_qemu_check(cfg, &co, err) < 0) {
-            rc = SV_EXIT_FAILURE;
-            goto out;
-        }
-        for (size_t i = 0; i < nqmp; i++)
-            printf("%s\n", replies[i] ? replies[i] : "null");
-        if (cli->verbose)
-            fprintf(stderr, "sandvm: QEMU accepted the command line\n");
-    }
-out:
-    sv_strv_free(replies);
-    sv_qemu_config_free(cfg);
-    free(qmp);
-    return rc;
+    if (!check)
+        return SV_EXIT_OK;
+    _cleanup_(strv_freep) char **replies = calloc(nqmp + 1, sizeof(char *));
+    if (!replies)
+        return SV_EXIT_FAILURE;
+    sv_qemu_check_opts co = {.timeout_ms = timeout_ms,
+                             .qmp = nqmp ? (const char *const *)qmp : NULL,
+                             .replies = nqmp ? replies : NULL};
+    if (sv_qemu_check(cfg, &co, err) < 0)
+        return SV_EXIT_FAILURE;
+    for (size_t i = 0; i < nqmp; i++)
+        printf("%s\n", replies[i] ? replies[i] : "null");
+    if (cli->verbose)
+        fprintf(stderr, "sandvm: QEMU accepted the command line\n");
+    return SV_EXIT_OK;
 }

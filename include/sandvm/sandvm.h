@@ -80,10 +80,15 @@ typedef struct sv_qemu_check_opts {
 /* Starts the real QEMU binary with the argv of `cfg`, paused (-S) and with no
  * display, on a QMP socket that sandvm creates and passes in, waits until QMP
  * answers, runs `opts->qmp` if given, then quits QEMU and reaps it. Proves that
- * QEMU accepted every option. File descriptors named by the config must be open
- * in the calling process; they are passed to QEMU under the numbers in its argv.
- * Errors: ENOENT (binary not found), ECHILD with QEMU's stderr when QEMU
- * refused the command line, ETIMEDOUT, EPROTO, or a QMP error (EIO) naming the
+ * QEMU accepted every option. `opts` may be NULL. File descriptors named by the
+ * config must be open in the calling process; they are passed to QEMU under
+ * the numbers in its argv. On success the caller owns opts->replies[i]
+ * (free()); on failure none are left allocated.
+ * Errors: EINVAL for a config that cannot be checked (knobs.daemonize: a
+ * daemonized QEMU would escape supervision) or a malformed opts->qmp entry;
+ * ENOENT (binary not found); ECHILD with QEMU's stderr when QEMU exited or
+ * refused the command line; ETIMEDOUT; ECONNRESET when QMP closed early; EPROTO
+ * for a peer that broke the protocol; EIO for a QMP error reply, naming the
  * command and QEMU's error class and description. */
 int sv_qemu_check(const sv_qemu_config *cfg, const sv_qemu_check_opts *opts, sv_error **err);
 
