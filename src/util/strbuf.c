@@ -9,6 +9,10 @@ static bool grow(sv_strbuf *sb, size_t extra)
 {
     if (sb->oom)
         return false;
+    if (extra > ((size_t)-1) / 2 - sb->len) {
+        sb->oom = true;
+        return false;
+    }
     if (sb->len + extra + 1 <= sb->cap)
         return true;
     size_t cap = sb->cap ? sb->cap : 64;

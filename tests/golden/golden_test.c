@@ -55,10 +55,10 @@ typedef struct gcase {
     bool has_json, has_argv, has_err;
     char *json;
     size_t json_len;
-    const char *skip_reason;  /* listed in qemu-skip.txt */
-    bool selected;            /* matches SV_GOLDEN_FILTER */
-    bool is_err;              /* final kind: .err (else .argv) */
-    sv_qemu_config *cfg;      /* kept for the QEMU check */
+    const char *skip_reason; /* listed in qemu-skip.txt */
+    bool selected;           /* matches SV_GOLDEN_FILTER */
+    bool is_err;             /* final kind: .err (else .argv) */
+    sv_qemu_config *cfg;     /* kept for the QEMU check */
     bool needs_qemu;
     result res;
     char *why;
@@ -258,7 +258,8 @@ static char *describe_diff(const char *want, const char *got)
         size_t gl = ge ? (size_t)(ge - g) : strlen(g);
         if (wl != gl || memcmp(w, g, wl) != 0 || !we != !ge) {
             _cleanup_free_ char *ws = strndup(w, wl), *gs = strndup(g, gl);
-            _cleanup_free_ char *w1 = one_line(ws ? ws : "", 300), *g1 = one_line(gs ? gs : "", 300);
+            _cleanup_free_ char *w1 = one_line(ws ? ws : "", 300),
+                                *g1 = one_line(gs ? gs : "", 300);
             if (!*w && !we)
                 return xasprintf("argv differs at line %zu: expected end of text, got «%s»", line,
                                  g1);
@@ -589,8 +590,7 @@ static int read_skip_file(const char *path, gcase *cases, size_t n, char ***line
         char *colon = strchr(line, ':');
         if (!colon) {
             _cleanup_free_ char *l1 = one_line(line, 200);
-            printf("FAIL qemu-skip.txt:%zu: expected \"<case>: <reason>\", got «%s»\n", lineno,
-                   l1);
+            printf("FAIL qemu-skip.txt:%zu: expected \"<case>: <reason>\", got «%s»\n", lineno, l1);
             (*nfail)++;
             continue;
         }
@@ -674,7 +674,7 @@ int main(int argc, char **argv)
         if (f[0] == '.')
             continue;
         size_t stem = 0;
-        int kind = has_suffix(f, ".json", &stem) ? 0
+        int kind = has_suffix(f, ".json", &stem)   ? 0
                    : has_suffix(f, ".argv", &stem) ? 1
                    : has_suffix(f, ".err", &stem)  ? 2
                                                    : -1;
@@ -730,7 +730,8 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < i; j++) {
             if (cases[i].json && cases[j].json && cases[i].json_len == cases[j].json_len &&
                 memcmp(cases[i].json, cases[j].json, cases[i].json_len) == 0) {
-                fail_case(&cases[i], xasprintf("same JSON as case %s (duplicate case)", cases[j].name));
+                fail_case(&cases[i],
+                          xasprintf("same JSON as case %s (duplicate case)", cases[j].name));
                 break;
             }
         }

@@ -380,8 +380,9 @@ static void test_argv_words(void **state)
     _cleanup_qopts_ sv_qopts *o = sv_qopts_new("driver", "virtio-rng-pci");
     sv_qopts_str(o, "id", "r,0");
     sv_argv_add_qopts(a, "-device", o);
-    static const char *const want[] = {"qemu-system-x86_64", "-name", "vm,1", "-m512M", "-smp",
-                                       "cpus=2", "-device", "virtio-rng-pci,id=r,,0"};
+    static const char *const want[] = {
+        "qemu-system-x86_64",    "-name", "vm,1", "-m512M", "-smp", "cpus=2", "-device",
+        "virtio-rng-pci,id=r,,0"};
     assert_int_equal(a->n, SV_ARRAY_SIZE(want));
     for (size_t i = 0; i < SV_ARRAY_SIZE(want); i++)
         assert_string_equal(a->v[i], want[i]);
@@ -777,10 +778,10 @@ static void expect_parse_error_containing(const char *text, size_t len, const ch
         _cleanup_free_ char *shown = NULL;
         sv_strbuf sb = SV_STRBUF_INIT;
         for (size_t i = 0; i < len; i++)
-            sv_strbuf_appendf(&sb, (unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e
-                                       ? "\\x%02x"
-                                       : "%c",
-                              (unsigned char)text[i]);
+            sv_strbuf_appendf(
+                &sb,
+                (unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e ? "\\x%02x" : "%c",
+                (unsigned char)text[i]);
         shown = sv_strbuf_steal(&sb);
         json_object_put(obj);
         fail_msg("sv_json_parse accepted <%s> (%zu bytes): returned %d, want -EINVAL", shown, len,

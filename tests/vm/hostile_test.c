@@ -37,7 +37,7 @@
 
 typedef struct hval {
     const char *label;
-    const char *v;  /* non-empty, no '/', at most 30 bytes (mount tags) */
+    const char *v; /* non-empty, no '/', at most 30 bytes (mount tags) */
 } hval;
 
 static const hval values[] = {
@@ -56,6 +56,8 @@ static const hval values[] = {
     {"emoji", "\xf0\x9f\x98\x80"},
     {"cjk", "\xe6\x97\xa5\xe6\x9c\xac"},
     {"shell", "$(id)`id`;|&*?<>"},
+    {"security-model", ",security_model=none"},
+    {"json-protocol", "json:{\"driver\":\"null-co\"}"},
     {"mixed", "x,id=evil, \xc3\xa9'\"\\\n\xf0\x9f\x98\x80=\xe6\x97\xa5\xe6\x9c\xac"},
 };
 
@@ -97,12 +99,12 @@ typedef enum { ARCH_X86, ARCH_ARM } arch;
 typedef enum { MK_NONE, MK_FILE, MK_DIR } mk_kind;
 
 typedef struct fdesc {
-    const char *name;    /* the config key, as a user would write it */
+    const char *name; /* the config key, as a user would write it */
     arch arch;
-    const char *prefix;  /* file name = prefix + value (NULL: no file) */
-    mk_kind mk;          /* what the test creates beforehand */
+    const char *prefix; /* file name = prefix + value (NULL: no file) */
+    mk_kind mk;         /* what the test creates beforehand */
     off_t size;
-    uint32_t events;     /* inotify events QEMU must cause on the name (0: none checked) */
+    uint32_t events; /* inotify events QEMU must cause on the name (0: none checked) */
 } fdesc;
 
 static const fdesc fields[F__MAX] = {
@@ -237,13 +239,13 @@ static int mkdir_p(const char *path)
 typedef struct run {
     const hval *val;
     size_t vi;
-    const char *base;          /* this value's directory */
-    char *dir[F__MAX];         /* per field: the directory of its file (watched) */
-    char *file[F__MAX];        /* per field: the file name (basename) */
-    char *path[F__MAX];        /* per field: dir/file */
-    char *fail[F__MAX];        /* per field: why it failed (NULL: passed) */
-    bool seen[F__MAX];         /* inotify saw the expected name */
-    char *stray[F__MAX];       /* inotify saw another name in the directory */
+    const char *base;    /* this value's directory */
+    char *dir[F__MAX];   /* per field: the directory of its file (watched) */
+    char *file[F__MAX];  /* per field: the file name (basename) */
+    char *path[F__MAX];  /* per field: dir/file */
+    char *fail[F__MAX];  /* per field: why it failed (NULL: passed) */
+    bool seen[F__MAX];   /* inotify saw the expected name */
+    char *stray[F__MAX]; /* inotify saw another name in the directory */
 } run;
 
 static void run_reset_results(run *r, fmask m)
@@ -259,10 +261,14 @@ static void run_reset_results(run *r, fmask m)
     }
 }
 
+/* Records why a field failed; several reasons are joined with "; ". */
 static void fail_field(run *r, field f, char *why)
 {
     if (r->fail[f]) {
+        char *both = xasprintf("%s; %s", r->fail[f], why);
+        free(r->fail[f]);
         free(why);
+        r->fail[f] = both;
         return;
     }
     r->fail[f] = why;
@@ -296,12 +302,12 @@ static int prepare_field(run *r, field f)
      * and the test would see it. */
     const char *comma = strchr(r->val->v, ',');
     if (comma && d->mk != MK_NONE) {
-        _cleanup_free_ char *decoy = xasprintf("%s/%s%.*s", r->dir[f], d->prefix,
-                                               (int)(comma - r->val->v), r->val->v);
-        int e = d->mk == MK_FILE ? make_file(decoy, d->size)
-                                 : (mkdir(decoy, 0755) < 0 ? -errno : 0);
-        if (e < 0)
-            return e;
+        _cleanup_free_ char *decoy =
+            xasprintf("%s/%s%.*s", r->dir[f], d->prefix, (int)(comma - r->val->v), r->val->v);
+        int de =
+            d->mk == MK_FILE ? make_file(decoy, d->size) : (mkdir(decoy, 0755) < 0 ? -errno : 0);
+        if (de < 0)
+            return de;
     }
     if (d->mk == MK_FILE)
         return make_file(r->path[f], d->size);
@@ -571,9 +577,8 @@ static json_object *jget(json_object *o, const char *key)
 /* query-block entry by drive id (device) or by node name. */
 static json_object *find_block(json_object *qb, const char *device, const char *node)
 {
-    for (size_t i = 0; qb && json_object_is_type(qb, json_type_array) &&
-                       i < json_object_array_length(qb);
-         i++) {
+    for (size_t i = 0;
+         qb && json_object_is_type(qb, json_type_array) && i < json_object_array_length(qb); i++) {
         json_object *e = json_object_array_get_idx(qb, i);
         const char *dev = jget_str(e, "device");
         const char *nn = jget_str(jget(e, "inserted"), "node-name");
@@ -585,9 +590,8 @@ static json_object *find_block(json_object *qb, const char *device, const char *
 
 static json_object *find_chardev(json_object *qc, const char *label)
 {
-    for (size_t i = 0; qc && json_object_is_type(qc, json_type_array) &&
-                       i < json_object_array_length(qc);
-         i++) {
+    for (size_t i = 0;
+         qc && json_object_is_type(qc, json_type_array) && i < json_object_array_length(qc); i++) {
         json_object *e = json_object_array_get_idx(qc, i);
         const char *l = jget_str(e, "label");
         if (l && !strcmp(l, label))
@@ -618,9 +622,10 @@ static void expect_block(run *r, field f, json_object *qb, const char *device, c
     expect_str(r, f, "query-block inserted.file", jget_str(ins, "file"), r->path[f]);
     json_object *rov = jget(ins, "ro");
     if (!rov || !json_object_is_type(rov, json_type_boolean) || json_object_get_boolean(rov) != ro)
-        fail_field(r, f, xasprintf("query-block: ro is %s, expected %s",
-                                   rov ? json_object_to_json_string(rov) : "missing",
-                                   ro ? "true" : "false"));
+        fail_field(r, f,
+                   xasprintf("query-block: ro is %s, expected %s",
+                             rov ? json_object_to_json_string(rov) : "missing",
+                             ro ? "true" : "false"));
 }
 
 static void expect_reply_str(run *r, field f, const char *what, json_object *reply,
@@ -718,7 +723,9 @@ static void run_mask(run *r, arch a, fmask m)
      * mount tag its directory, -initrd/-append a kernel. */
     static const struct {
         field f, needs;
-    } deps[] = {{F_BLK_SERIAL, F_BLK_FILE}, {F_FS_TAG, F_FS_PATH}, {F_INITRD, F_KERNEL},
+    } deps[] = {{F_BLK_SERIAL, F_BLK_FILE},
+                {F_FS_TAG, F_FS_PATH},
+                {F_INITRD, F_KERNEL},
                 {F_APPEND, F_KERNEL}};
     for (size_t i = 0; i < SV_ARRAY_SIZE(deps); i++) {
         if ((m & BIT(deps[i].f)) && !(m & BIT(deps[i].needs))) {
@@ -857,14 +864,16 @@ static void run_mask(run *r, arch a, fmask m)
         expect_reply_str(r, F_FS_TAG, "qom-get mount_tag", REP(i_tag), tag);
     }
     if (m & BIT(F_CHR_SOCKET)) {
-        _cleanup_free_ char *want = xasprintf("disconnected:unix:%s,server=on", r->path[F_CHR_SOCKET]);
+        _cleanup_free_ char *want =
+            xasprintf("disconnected:unix:%s,server=on", r->path[F_CHR_SOCKET]);
         expect_str(r, F_CHR_SOCKET, "query-chardev chr0 filename",
                    jget_str(find_chardev(REP(i_chr), "chr0"), "filename"), want);
     }
     if ((m & BIT(F_CHR_FILE)) && !find_chardev(REP(i_chr), "chr1"))
         fail_field(r, F_CHR_FILE, strdup("query-chardev: no chardev chr1"));
     if (m & BIT(F_QMP_SOCKET)) {
-        _cleanup_free_ char *want = xasprintf("disconnected:unix:%s,server=on", r->path[F_QMP_SOCKET]);
+        _cleanup_free_ char *want =
+            xasprintf("disconnected:unix:%s,server=on", r->path[F_QMP_SOCKET]);
         expect_str(r, F_QMP_SOCKET, "query-chardev qmp0 filename",
                    jget_str(find_chardev(REP(i_chr), "qmp0"), "filename"), want);
     }
@@ -880,8 +889,7 @@ static void run_mask(run *r, arch a, fmask m)
         expect_reply_str(r, F_MEMDEV_PATH, "qom-get mb0 mem-path", REP(i_memdev),
                          r->path[F_MEMDEV_PATH]);
     if (m & BIT(F_RAM_PATH))
-        expect_reply_str(r, F_RAM_PATH, "qom-get sv-ram mem-path", REP(i_ram),
-                         r->path[F_RAM_PATH]);
+        expect_reply_str(r, F_RAM_PATH, "qom-get sv-ram mem-path", REP(i_ram), r->path[F_RAM_PATH]);
     if (m & BIT(F_LOADER_FILE))
         expect_reply_str(r, F_LOADER_FILE, "qom-get ld0 file", REP(i_loader),
                          r->path[F_LOADER_FILE]);
@@ -908,8 +916,9 @@ static void run_mask(run *r, arch a, fmask m)
             fail_field(r, (field)f, xasprintf("QEMU touched %s next to %s", s, e));
         } else if (!r->seen[f]) {
             _cleanup_free_ char *e = show(r->file[f]);
-            fail_field(r, (field)f, xasprintf("QEMU never %s %s",
-                                              fields[f].events == IN_OPEN ? "opened" : "created", e));
+            fail_field(r, (field)f,
+                       xasprintf("QEMU never %s %s",
+                                 fields[f].events == IN_OPEN ? "opened" : "created", e));
         }
     }
     for (size_t i = 0; i < c.n; i++)
@@ -921,8 +930,8 @@ static void run_mask(run *r, arch a, fmask m)
 
 typedef struct rejection {
     const char *name;
-    const char *json;      /* "@V@" stands for the value, JSON-quoted */
-    const char *prefix;    /* the error must start with this */
+    const char *json;   /* "@V@" stands for the value, JSON-quoted */
+    const char *prefix; /* the error must start with this */
 } rejection;
 
 static const rejection rejections[] = {
@@ -944,9 +953,9 @@ static char *check_rejected(const rejection *rj, const char *v)
 {
     _cleanup_json_ json_object *q = jstr(v);
     const char *at = strstr(rj->json, "@V@");
-    _cleanup_free_ char *text = xasprintf("%.*s%s%s", (int)(at - rj->json), rj->json,
-                                          json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN),
-                                          at + 3);
+    _cleanup_free_ char *text =
+        xasprintf("%.*s%s%s", (int)(at - rj->json), rj->json,
+                  json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN), at + 3);
     sv_qemu_config *cfg = NULL;
     sv_error *err = NULL;
     int rc = sv_qemu_config_parse(text, strlen(text), &cfg, &err);
@@ -995,7 +1004,8 @@ int main(void)
                 for (int f = 0; f < F__MAX; f++) {
                     if (!(m & BIT(f)))
                         continue;
-                    printf("SKIP %s %s: %s not installed\n", fields[f].name, r.val->label, bins[ai]);
+                    printf("SKIP %s %s: %s not installed\n", fields[f].name, r.val->label,
+                           bins[ai]);
                     nskip++;
                 }
                 continue;
@@ -1047,8 +1057,9 @@ int main(void)
     else
         rm_rf(tmpl);
     if (nskip)
-        printf("WARNING: %zu field checks were skipped (QEMU binary missing); not counted as passed\n",
-               nskip);
+        printf(
+            "WARNING: %zu field checks were skipped (QEMU binary missing); not counted as passed\n",
+            nskip);
     printf("hostile: %zu values x %d fields + %zu rejection checks\n", SV_ARRAY_SIZE(values),
            (int)F__MAX, SV_ARRAY_SIZE(rejections));
     printf("%zu passed, %zu failed\n", npass, nfail);
