@@ -31,8 +31,8 @@ static bool config_has_iothread(const sv_qemu_config *cfg, const char *id)
     return false;
 }
 
-static int check_iothread(const sv_qemu_config *cfg, const char *path, const char *value,
-                          sv_error **err)
+static int check_iothread(const sv_qemu_config *cfg, const sv_qvirtio *v, const char *path,
+                          const char *value, sv_error **err)
 {
     int r = sv_check_id(path, "io_thread", value, false, err);
     if (r < 0 || !value)
@@ -40,6 +40,14 @@ static int check_iothread(const sv_qemu_config *cfg, const char *path, const cha
     if (!config_has_iothread(cfg, value))
         return sv_field_error(err, path, "io_thread", "no entry of io_threads has the id \"%s\"",
                               value);
+    /* An iothread needs ioeventfd, which virtio-mmio has only under KVM. */
+    if (sv_qemu_config_transport(cfg, v->transport) == SV_QT_MMIO && !sv_qdev_accel_is_kvm(cfg))
+        return sv_field_error(err, path, "io_thread",
+                              "needs KVM on the mmio transport: virtio-mmio has ioeventfd only "
+                              "under KVM and QEMU refuses an iothread without it (accelerator: "
+                              "%s)",
+                              cfg->machine.acceleration ? cfg->machine.acceleration
+                                                        : "unset, so QEMU's default tcg");
     return 0;
 }
 
@@ -98,7 +106,7 @@ static int block_validate_virtio_blk(const sv_qdev_block *d, const sv_qemu_confi
         return r;
     if ((r = check_pci_only_addr(cfg, &d->v, path, d->addr, err)) < 0)
         return r;
-    if ((r = check_iothread(cfg, path, d->io_thread, err)) < 0)
+    if ((r = check_iothread(cfg, &d->v, path, d->io_thread, err)) < 0)
         return r;
     /* SCSI passthrough is a legacy (virtio 0.9) feature: QEMU refuses it on a
      * modern device. virtio-mmio devices are legacy by default. */
@@ -257,7 +265,20 @@ static void block_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv 
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_block_ops = {"block", &block_schema, block_validate, block_append};
+static void block_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_block *d = &dev->u.block;
+    sv_qdev_desc_id(out, SV_QNS_BLOCK, d->id, "id");
+    if (d->driver == SV_BLK_VIRTIO_BLK) {
+        sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+        return;
+    }
+    out->bus_kind = SV_QBUS_SCSI;
+    out->bus = d->bus;
+}
+
+const sv_qdev_ops sv_qdev_block_ops = {"block", &block_schema, block_validate, block_append,
+                                       block_describe};
 
 /* ---- scsi_controller ---- */
 
@@ -286,7 +307,7 @@ static int scsi_controller_validate(const sv_qdev *dev, const sv_qemu_config *cf
         return r;
     if ((r = check_pci_only_addr(cfg, &d->v, path, d->addr, err)) < 0)
         return r;
-    return check_iothread(cfg, path, d->io_thread, err);
+    return check_iothread(cfg, &d->v, path, d->io_thread, err);
 }
 
 static sv_qopts *scsi_controller_props(const sv_qdev_scsi_controller *d, const sv_qemu_config *cfg)
@@ -311,5 +332,16 @@ static void scsi_controller_append(const sv_qdev *dev, const sv_qemu_config *cfg
     sv_qdev_add_device(a, o);
 }
 
+static void scsi_controller_describe(const sv_qdev *dev, const sv_qemu_config *cfg,
+                                     sv_qdev_desc *out)
+{
+    const sv_qdev_scsi_controller *d = &dev->u.scsi_controller;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+    out->provides = SV_QBUS_SCSI;
+    out->provides_id = d->id;
+}
+
 const sv_qdev_ops sv_qdev_scsi_controller_ops = {"scsi_controller", &scsi_controller_schema,
-                                                 scsi_controller_validate, scsi_controller_append};
+                                                 scsi_controller_validate, scsi_controller_append,
+                                                 scsi_controller_describe};

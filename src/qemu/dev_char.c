@@ -67,7 +67,7 @@ static void legacy_serial_append(const sv_qdev *dev, const sv_qemu_config *cfg, 
 }
 
 const sv_qdev_ops sv_qdev_legacy_serial_ops = {"legacy_serial", &legacy_serial_schema,
-                                               legacy_serial_validate, legacy_serial_append};
+                                               legacy_serial_validate, legacy_serial_append, NULL};
 
 /* ---- serial: the virtio-serial controller ---- */
 
@@ -122,7 +122,17 @@ static void serial_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_serial_ops = {"serial", &serial_schema, serial_validate, serial_append};
+static void serial_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_serial *d = &dev->u.serial;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+    out->provides = SV_QBUS_VIRTIO_SERIAL;
+    out->provides_id = d->id;
+}
+
+const sv_qdev_ops sv_qdev_serial_ops = {"serial", &serial_schema, serial_validate, serial_append,
+                                        serial_describe};
 
 /* ---- char: a chardev and the port it feeds ---- */
 
@@ -209,6 +219,16 @@ static int char_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
             return r;
         if (d->name && (r = sv_check_required(path, "name", d->name, err)) < 0)
             return r;
+        /* Port names are one namespace across all virtio-serial controllers. */
+        for (size_t i = 0; d->name && i < cfg->n_devices && &cfg->devices[i] != dev; i++) {
+            const sv_qdev *o = &cfg->devices[i];
+            if (o->type == SV_QDEV_CHAR && char_driver_is_port(o->u.chr.driver) &&
+                o->u.chr.name && strcmp(o->u.chr.name, d->name) == 0)
+                return sv_field_error(err, path, "name",
+                                      "port name \"%s\" is already taken by devices[%zu]: "
+                                      "QEMU refuses two ports of one name, on any controller",
+                                      d->name, i);
+        }
         if (!config_has_virtio_serial(cfg))
             return sv_field_error(
                 err, path, "driver",
@@ -267,4 +287,16 @@ static void char_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *
     }
 }
 
-const sv_qdev_ops sv_qdev_char_ops = {"char", &char_schema, char_validate, char_append};
+static void char_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_char *d = &dev->u.chr;
+    sv_qdev_desc_id(out, SV_QNS_CHARDEV, d->id, "id");
+    if (!char_driver_is_port(d->driver))
+        return;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->device_id, "device_id");
+    out->bus_kind = SV_QBUS_VIRTIO_SERIAL;
+    out->bus = d->bus;
+}
+
+const sv_qdev_ops sv_qdev_char_ops = {"char", &char_schema, char_validate, char_append,
+                                      char_describe};

@@ -161,7 +161,14 @@ static void fs_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a)
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_fs_ops = {"fs", &fs_schema, fs_validate, fs_append};
+static void fs_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_fs *d = &dev->u.fs;
+    sv_qdev_desc_id(out, SV_QNS_FSDEV, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
+const sv_qdev_ops sv_qdev_fs_ops = {"fs", &fs_schema, fs_validate, fs_append, fs_describe};
 
 /* ---- vhost_user ---- */
 
@@ -367,4 +374,15 @@ static void vu_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a)
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_vhost_user_ops = {"vhost_user", &vu_schema, vu_validate, vu_append};
+static void vu_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_vhost_user *d = &dev->u.vhost_user;
+    sv_qdev_desc_id(out, SV_QNS_CHARDEV, d->char_dev_id, "char_dev_id");
+    /* net: type_dev_id names the -netdev (the -device has no id). */
+    sv_qdev_desc_id(out, d->vhost_user_type == SV_VU_NET ? SV_QNS_NETDEV : SV_QNS_DEVICE,
+                    d->type_dev_id, "type_dev_id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
+const sv_qdev_ops sv_qdev_vhost_user_ops = {"vhost_user", &vu_schema, vu_validate, vu_append,
+                                           vu_describe};

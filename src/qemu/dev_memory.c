@@ -10,6 +10,9 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 
+#define KiB ((uint64_t)1 << 10)
+#define MiB ((uint64_t)1 << 20)
+
 static int check_arch(const sv_qemu_config *cfg, const char *path, const char *what, int arch,
                       sv_error **err)
 {
@@ -106,8 +109,15 @@ static void mem_backend_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv
     sv_argv_add_qopts(a, "-object", o);
 }
 
+static void mem_backend_describe(const sv_qdev *dev, const sv_qemu_config *cfg,
+                                 sv_qdev_desc *out)
+{
+    sv_qdev_desc_id(out, SV_QNS_OBJECT, dev->u.memory_backend.id, "id");
+}
+
 const sv_qdev_ops sv_qdev_memory_backend_ops = {"memory_backend", &mem_backend_schema,
-                                                mem_backend_validate, mem_backend_append};
+                                                mem_backend_validate, mem_backend_append,
+                                                mem_backend_describe};
 
 /* ---- dimm: pc-dimm / nvdimm ---- */
 
@@ -148,6 +158,141 @@ static int check_aarch64_dimm(const sv_qemu_config *cfg, const char *path, const
     return 0;
 }
 
+/* The memory_backend with id `id` and its index, or NULL. */
+static const sv_qdev_memory_backend *find_backend(const sv_qemu_config *cfg, const char *id,
+                                                  size_t *index)
+{
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev *o = &cfg->devices[i];
+        if (o->type == SV_QDEV_MEMORY_BACKEND && o->u.memory_backend.id &&
+            strcmp(o->u.memory_backend.id, id) == 0) {
+            if (index)
+                *index = i;
+            return &o->u.memory_backend;
+        }
+    }
+    return NULL;
+}
+
+/* "2 MiB" or "4 KiB": an alignment. */
+static void format_align(char *buf, size_t n, uint64_t align)
+{
+    if (align % MiB == 0)
+        snprintf(buf, n, "%llu MiB", (unsigned long long)(align / MiB));
+    else
+        snprintf(buf, n, "%llu KiB", (unsigned long long)(align / KiB));
+}
+
+/* "512M" when whole MiB, else the byte count. */
+static void format_size(char *buf, size_t n, uint64_t bytes)
+{
+    if (bytes % MiB == 0)
+        snprintf(buf, n, "%lluM", (unsigned long long)(bytes / MiB));
+    else
+        snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+}
+
+/* The alignment QEMU gives a backend's memory: anonymous RAM is aligned for
+ * transparent huge pages (QEMU_VMALLOC_ALIGN of the host), a file or memfd
+ * to its page size, which is at least 4 KiB. */
+static uint64_t backend_align(const sv_qdev_memory_backend *b)
+{
+    if (b->backend != SV_MEMBE_RAM)
+        return 4 * KiB;
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__arm__) || defined(__powerpc64__)
+    return 2 * MiB;
+#elif defined(__s390x__)
+    return 1 * MiB;
+#else
+    return 4 * KiB;
+#endif
+}
+
+/* How much of the memory-device space (max_mem - size) one DIMM takes, after
+ * checking its backend's size as QEMU's pre-plug does; 0 on machines whose
+ * rules are not known here. */
+static int dimm_space(const sv_qdev_dimm *d, const sv_qemu_config *cfg, const char *dimm_path,
+                      uint64_t *space, sv_error **err)
+{
+    size_t bi = 0;
+    const sv_qdev_memory_backend *b = find_backend(cfg, d->memdev, &bi);
+    _cleanup_free_ char *bpath = sv_json_path_index("devices", bi);
+    uint64_t bytes;
+    int r;
+    *space = 0;
+    int family = sv_qdev_machine_family(cfg);
+    /* Only the machines whose rules are known here; microvm, for one, takes a
+     * pc-dimm of any size without plugging it in. */
+    if (!b || !b->size || !bpath ||
+        (family != SV_MACH_PC && family != SV_MACH_Q35 && family != SV_MACH_ARM_VIRT &&
+         family != SV_MACH_PSERIES))
+        return 0;
+    if ((r = sv_check_size(bpath, "size", b->size, err)) < 0)
+        return r;
+    if (sv_parse_size(b->size, 1, &bytes) < 0)
+        return 0;
+    uint64_t align = backend_align(b);
+    const char *kind = mem_backend_qom_type(b->backend);
+    char align_text[32];
+    format_align(align_text, sizeof(align_text), align);
+    if (d->driver == SV_DIMM_NVDIMM) {
+        /* With no label area, the whole backend aligned down is the PMEM. */
+        *space = bytes / align * align;
+        if (*space == 0)
+            return sv_field_error(err, bpath, "size",
+                                  "%s is too small for an nvdimm (%s plugs it in): QEMU aligns a "
+                                  "%s to %s and an nvdimm needs at least that",
+                                  b->size, dimm_path, kind, align_text);
+        return 0;
+    }
+    if (bytes % align)
+        return sv_field_error(err, bpath, "size",
+                              "%s is not a multiple of %s, the alignment QEMU gives a %s, so a "
+                              "pc-dimm refuses it (%s plugs it in)",
+                              b->size, align_text, kind, dimm_path);
+    if (family == SV_MACH_PSERIES && bytes % (256 * MiB))
+        return sv_field_error(err, bpath, "size",
+                              "%s is not a multiple of 256 MiB, which QEMU needs for a pc-dimm on "
+                              "ppc64 pseries (%s plugs it in)",
+                              b->size, dimm_path);
+    *space = bytes;
+    return 0;
+}
+
+/* The DIMMs up to this one must fit in max_mem - size: QEMU refuses a DIMM
+ * that does not ("not enough space"). */
+static int check_dimm_sizes(const sv_qdev *dev, const sv_qemu_config *cfg, const char *path,
+                            sv_error **err)
+{
+    uint64_t size, max_mem, used = 0;
+    if (sv_parse_size(cfg->memory.size, MiB, &size) < 0 ||
+        sv_parse_size(cfg->memory.max_mem, 1, &max_mem) < 0 || max_mem < size)
+        return 0;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev *o = &cfg->devices[i];
+        if (o->type != SV_QDEV_DIMM)
+            continue;
+        uint64_t space;
+        _cleanup_free_ char *p = sv_json_path_index("devices", i);
+        int r = dimm_space(&o->u.dimm, cfg, p ? p : "devices", &space, err);
+        if (r < 0)
+            return r;
+        used += space;
+        if (o == dev)
+            break;
+    }
+    if (used > max_mem - size) {
+        char need[48], room[48];
+        format_size(need, sizeof(need), used);
+        format_size(room, sizeof(room), max_mem - size);
+        return sv_error_set(err, EINVAL,
+                            "%s: the DIMMs up to this one take %s, more than the %s between "
+                            "memory.size and memory.max_mem",
+                            path, need, room);
+    }
+    return 0;
+}
+
 static int dimm_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const char *path,
                          sv_error **err)
 {
@@ -171,6 +316,10 @@ static int dimm_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
     if (!cfg->memory.slots || !cfg->memory.max_mem)
         return sv_error_set(err, EINVAL, "%s: %s needs memory slots: set memory.slots and "
                             "memory.max_mem", path, what);
+    if (d->driver == SV_DIMM_NVDIMM && sv_qemu_config_is_microvm(cfg))
+        return sv_field_error(err, path, "driver",
+                              "machine microvm has no nvdimm support (QEMU's microvm lacks the "
+                              "nvdimm machine option); use pc-dimm, or a pc or q35 machine");
     if (d->driver == SV_DIMM_NVDIMM && !sv_qemu_config_machine_opt_is(cfg, "nvdimm", "on"))
         return sv_error_set(err, EINVAL, "%s: nvdimm needs the machine option nvdimm=on", path);
     if (arch == SV_ARCH_AARCH64 && (r = check_aarch64_dimm(cfg, path, what, err)) < 0)
@@ -187,13 +336,7 @@ static int dimm_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
             return sv_field_error(err, path, "memdev", "\"%s\" is already used by devices[%zu]",
                                   d->memdev, i);
     }
-    const sv_qdev_memory_backend *backend = NULL;
-    for (size_t i = 0; !backend && i < cfg->n_devices; i++) {
-        const sv_qdev *o = &cfg->devices[i];
-        if (o->type == SV_QDEV_MEMORY_BACKEND && o->u.memory_backend.id &&
-            strcmp(o->u.memory_backend.id, d->memdev) == 0)
-            backend = &o->u.memory_backend;
-    }
+    const sv_qdev_memory_backend *backend = find_backend(cfg, d->memdev, NULL);
     if (!backend)
         return sv_field_error(err, path, "memdev", "no memory_backend device has id \"%s\"",
                               d->memdev);
@@ -203,7 +346,7 @@ static int dimm_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
     if (d->driver == SV_DIMM_NVDIMM && backend->read_only && !d->unarmed)
         return sv_field_error(err, path, "unarmed",
                               "must be true: memdev \"%s\" is read_only", d->memdev);
-    return 0;
+    return check_dimm_sizes(dev, cfg, path, err);
 }
 
 static sv_qopts *dimm_props(const sv_qdev_dimm *d, const sv_qemu_config *cfg)
@@ -222,7 +365,13 @@ static void dimm_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_dimm_ops = {"dimm", &dimm_schema, dimm_validate, dimm_append};
+static void dimm_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, dev->u.dimm.id, "id");
+}
+
+const sv_qdev_ops sv_qdev_dimm_ops = {"dimm", &dimm_schema, dimm_validate, dimm_append,
+                                      dimm_describe};
 
 /* ---- object: confidential-guest objects and SGX EPC ---- */
 
@@ -353,4 +502,10 @@ static void object_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv
     }
 }
 
-const sv_qdev_ops sv_qdev_object_ops = {"object", &object_schema, object_validate, object_append};
+static void object_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    sv_qdev_desc_id(out, SV_QNS_OBJECT, dev->u.object.id, "id");
+}
+
+const sv_qdev_ops sv_qdev_object_ops = {"object", &object_schema, object_validate, object_append,
+                                        object_describe};

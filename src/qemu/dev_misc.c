@@ -99,7 +99,15 @@ static void vsock_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv 
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_vsock_ops = {"vsock", &vsock_schema, vsock_validate, vsock_append};
+static void vsock_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_vsock *d = &dev->u.vsock;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
+const sv_qdev_ops sv_qdev_vsock_ops = {"vsock", &vsock_schema, vsock_validate, vsock_append,
+                                       vsock_describe};
 
 /* ---- rng: rng-random / rng-builtin + virtio-rng ---- */
 
@@ -177,7 +185,15 @@ static void rng_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_rng_ops = {"rng", &rng_schema, rng_validate, rng_append};
+static void rng_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_rng *d = &dev->u.rng;
+    sv_qdev_desc_id(out, SV_QNS_OBJECT, d->id, "id");
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
+const sv_qdev_ops sv_qdev_rng_ops = {"rng", &rng_schema, rng_validate, rng_append, rng_describe};
 
 /* ---- balloon: virtio-balloon ---- */
 
@@ -227,8 +243,15 @@ static void balloon_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_arg
     sv_qdev_add_device(a, o);
 }
 
+static void balloon_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_balloon *d = &dev->u.balloon;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
 const sv_qdev_ops sv_qdev_balloon_ops = {"balloon", &balloon_schema, balloon_validate,
-                                         balloon_append};
+                                         balloon_append, balloon_describe};
 
 /* ---- iommu: intel-iommu ---- */
 
@@ -239,12 +262,6 @@ static const sv_jfield iommu_fields[] = {
     SV_JEND,
 };
 static const sv_jschema iommu_schema = {sizeof(sv_qdev_iommu), iommu_fields};
-
-static bool accel_is_kvm_first(const sv_qemu_config *cfg)
-{
-    const char *a = cfg->machine.acceleration;
-    return a && strncmp(a, "kvm", 3) == 0 && (a[3] == '\0' || a[3] == ':');
-}
 
 static int iommu_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const char *path,
                           sv_error **err)
@@ -262,7 +279,8 @@ static int iommu_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const c
         return sv_error_set(err, EINVAL, "%s: QEMU supports one vIOMMU (devices[%ld] is one)",
                             path, other);
     /* KVM's in-kernel irqchip cannot remap interrupts; TCG can. */
-    if (d->intremap && accel_is_kvm_first(cfg) && !sv_qemu_config_machine_opt_is(cfg, "kernel-irqchip", "split") &&
+    if (d->intremap && sv_qdev_accel_is_kvm(cfg) &&
+        !sv_qemu_config_machine_opt_is(cfg, "kernel-irqchip", "split") &&
         !sv_qemu_config_machine_opt_is(cfg, "kernel-irqchip", "off"))
         return sv_field_error(err, path, "intremap",
                               "needs the machine option kernel-irqchip=split under KVM");
@@ -284,7 +302,8 @@ static void iommu_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv 
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_iommu_ops = {"iommu", &iommu_schema, iommu_validate, iommu_append};
+const sv_qdev_ops sv_qdev_iommu_ops = {"iommu", &iommu_schema, iommu_validate, iommu_append,
+                                       NULL};
 
 /* ---- pvpanic: the ISA device on x86, pvpanic-pci elsewhere ---- */
 
@@ -322,8 +341,15 @@ static void pvpanic_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_arg
         sv_argv_add(a, "-no-shutdown");
 }
 
+/* pvpanic-pci takes the lowest free slot of the root bus. */
+static void pvpanic_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    if (sv_qemu_config_arch(cfg) != SV_ARCH_X86_64)
+        out->bus_kind = SV_QBUS_PCI;
+}
+
 const sv_qdev_ops sv_qdev_pvpanic_ops = {"pvpanic", &pvpanic_schema, pvpanic_validate,
-                                         pvpanic_append};
+                                         pvpanic_append, pvpanic_describe};
 
 /* ---- loader: the generic loader ---- */
 
@@ -365,4 +391,10 @@ static void loader_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_loader_ops = {"loader", &loader_schema, loader_validate, loader_append};
+static void loader_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, dev->u.loader.id, "id");
+}
+
+const sv_qdev_ops sv_qdev_loader_ops = {"loader", &loader_schema, loader_validate, loader_append,
+                                        loader_describe};

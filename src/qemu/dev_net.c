@@ -107,6 +107,15 @@ static int net_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const cha
             net_type_names[d->net_type]);
     if (has_ifname && (r = check_ifname(path, d->if_name, err)) < 0)
         return r;
+    for (size_t i = 0; has_ifname && i < cfg->n_devices && &cfg->devices[i] != dev; i++) {
+        const sv_qdev *o = &cfg->devices[i];
+        if (o->type == SV_QDEV_NET && o->u.net.if_name && strcmp(o->u.net.if_name, d->if_name) == 0)
+            return sv_field_error(err, path, "if_name",
+                                  "\"%s\" is already the interface of devices[%zu]: QEMU "
+                                  "cannot open one tap for two netdevs (\"Device or resource "
+                                  "busy\")",
+                                  d->if_name, i);
+    }
     if (!has_ifname && d->script)
         return sv_field_error(err, path, "script",
                               "only applies with if_name (QEMU runs no script for fds)");
@@ -221,4 +230,11 @@ static void net_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_net_ops = {"net", &net_schema, net_validate, net_append};
+static void net_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_net *d = &dev->u.net;
+    sv_qdev_desc_id(out, SV_QNS_NETDEV, d->id, "id");
+    sv_qdev_desc_virtio(out, &d->v, cfg, d->bus, d->addr);
+}
+
+const sv_qdev_ops sv_qdev_net_ops = {"net", &net_schema, net_validate, net_append, net_describe};

@@ -10,51 +10,10 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 
-/* ---- machine facts shared by the kinds below ---- */
-
-static bool has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* QEMU's default machine when none is named: "pc" on x86_64, "pseries" on
- * ppc64, "s390-ccw-virtio" on s390x; aarch64 has none (QEMU insists). */
-static const char *machine_type(const sv_qemu_config *cfg)
-{
-    if (cfg->machine.type)
-        return cfg->machine.type;
-    switch (sv_qemu_config_arch(cfg)) {
-    case SV_ARCH_PPC64:
-        return "pseries";
-    case SV_ARCH_S390X:
-        return "s390-ccw-virtio";
-    case SV_ARCH_AARCH64:
-        return "none";
-    default:
-        return "pc";
-    }
-}
-
-/* Whether the machine's root bus is PCI Express ("pcie.0"): q35, the arm
- * virt machine, and microvm with pcie=on. Everything else has "pci.0". */
-static bool machine_has_pcie_root(const sv_qemu_config *cfg)
-{
-    const char *t = machine_type(cfg);
-    switch (sv_qemu_config_arch(cfg)) {
-    case SV_ARCH_X86_64:
-        if (strcmp(t, "microvm") == 0)
-            return sv_qemu_config_machine_opt_is(cfg, "pcie", "on");
-        return strcmp(t, "q35") == 0 || has_prefix(t, "pc-q35-");
-    case SV_ARCH_AARCH64:
-        return strcmp(t, "virt") == 0 || has_prefix(t, "virt-");
-    default:
-        return false;
-    }
-}
-
+/* The bus a bridge or root port without "bus" is put on. */
 static const char *root_bus(const sv_qemu_config *cfg)
 {
-    return machine_has_pcie_root(cfg) ? "pcie.0" : "pci.0";
+    return sv_qdev_root_bus_is_pcie(cfg) ? "pcie.0" : "pci.0";
 }
 
 /* A microvm has no PCI bus unless asked for one. */
@@ -135,6 +94,12 @@ static int bridge_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const 
         if (sv_qemu_config_arch(cfg) == SV_ARCH_S390X)
             return sv_field_error(err, path, "bridge_type",
                                   "QEMU has no pcie-pci-bridge for s390x; use pci");
+        /* spapr wants a chassis_nr on every bridge, and only pci-bridge has one. */
+        if (sv_qemu_config_arch(cfg) == SV_ARCH_PPC64)
+            return sv_field_error(err, path, "bridge_type",
+                                  "ppc64 (pseries) takes only pci bridges: QEMU refuses a "
+                                  "pcie-pci-bridge on any of its buses (it lacks chassis_nr); "
+                                  "use pci");
         if (d->chassis)
             return sv_field_error(err, path, "chassis", "only applies to bridge_type pci");
         if (d->shpc)
@@ -149,12 +114,12 @@ static int bridge_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const 
         if (d->pref64_reserve)
             return sv_field_error(err, path, "pref64_reserve",
                                   "QEMU 7.2's pcie-pci-bridge has no pref64-reserve property");
-        if (!d->bus && !machine_has_pcie_root(cfg))
+        if (!d->bus && !sv_qdev_root_bus_is_pcie(cfg))
             return sv_field_error(err, path, "bus",
                                   "pcie-pci-bridge needs a PCIe bus and machine \"%s\" has a "
                                   "conventional PCI root bus: use q35 (x86_64) or virt "
                                   "(aarch64), or name a PCIe bus",
-                                  machine_type(cfg));
+                                  sv_qdev_machine_type(cfg));
         return 0;
     }
 
@@ -202,7 +167,19 @@ static void bridge_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_bridge_ops = {"bridge", &bridge_schema, bridge_validate, bridge_append};
+static void bridge_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_bridge *d = &dev->u.bridge;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    out->bus_kind = SV_QBUS_PCI;
+    out->bus = d->bus;
+    out->addr = d->addr;
+    out->provides = SV_QBUS_PCI;
+    out->provides_id = d->id;
+}
+
+const sv_qdev_ops sv_qdev_bridge_ops = {"bridge", &bridge_schema, bridge_validate, bridge_append,
+                                        bridge_describe};
 
 /* ---- pcie_root_port ---- */
 
@@ -245,14 +222,20 @@ static int root_port_validate(const sv_qdev *dev, const sv_qemu_config *cfg, con
                               "conflict)");
     if (sv_qemu_config_arch(cfg) == SV_ARCH_S390X)
         return sv_error_set(err, EINVAL, "%s: QEMU has no pcie-root-port for s390x", path);
+    if (sv_qemu_config_arch(cfg) == SV_ARCH_PPC64)
+        return sv_error_set(err, EINVAL,
+                            "%s: ppc64 (pseries) takes only pci bridges: QEMU refuses a "
+                            "pcie-root-port on any of its buses (it lacks chassis_nr); use a "
+                            "device of type \"bridge\" with bridge_type pci",
+                            path);
     if ((r = check_machine_has_pci(cfg, path, "pcie-root-port", err)) < 0)
         return r;
-    if (!d->bus && !machine_has_pcie_root(cfg))
+    if (!d->bus && !sv_qdev_root_bus_is_pcie(cfg))
         return sv_field_error(err, path, "bus",
                               "pcie-root-port needs a PCIe bus and machine \"%s\" has a "
                               "conventional PCI root bus: use q35 (x86_64) or virt (aarch64), "
                               "or name a PCIe bus",
-                              machine_type(cfg));
+                              sv_qdev_machine_type(cfg));
     size_t self = device_index(dev, cfg);
     for (size_t i = 0; i < self; i++) {
         const sv_qdev *o = &cfg->devices[i];
@@ -291,8 +274,22 @@ static void root_port_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_a
     sv_qdev_add_device(a, o);
 }
 
+static void root_port_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_pcie_root_port *d = &dev->u.pcie_root_port;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    out->bus_kind = SV_QBUS_PCI;
+    out->bus = d->bus;
+    out->addr = d->addr;
+    out->multifunction = d->multifunction;
+    out->provides = SV_QBUS_PCI;
+    out->provides_id = d->id;
+    out->pcie_port = true;
+}
+
 const sv_qdev_ops sv_qdev_pcie_root_port_ops = {"pcie_root_port", &root_port_schema,
-                                                root_port_validate, root_port_append};
+                                                root_port_validate, root_port_append,
+                                                root_port_describe};
 
 /* ---- vfio: vfio-pci / vfio-ccw ---- */
 
@@ -392,4 +389,19 @@ static void vfio_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *
     sv_qdev_add_device(a, o);
 }
 
-const sv_qdev_ops sv_qdev_vfio_ops = {"vfio", &vfio_schema, vfio_validate, vfio_append};
+static void vfio_describe(const sv_qdev *dev, const sv_qemu_config *cfg, sv_qdev_desc *out)
+{
+    const sv_qdev_vfio *d = &dev->u.vfio;
+    sv_qdev_desc_id(out, SV_QNS_DEVICE, d->id, "id");
+    if (sv_qemu_config_transport(cfg, d->transport) == SV_QT_CCW) {
+        out->bus_kind = SV_QBUS_CCW;
+        out->dev_no = d->dev_no;
+        return;
+    }
+    out->bus_kind = SV_QBUS_PCI;
+    out->bus = d->bus;
+    out->addr = d->addr;
+}
+
+const sv_qdev_ops sv_qdev_vfio_ops = {"vfio", &vfio_schema, vfio_validate, vfio_append,
+                                      vfio_describe};

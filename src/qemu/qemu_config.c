@@ -1,5 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,9 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+
+/* The -object id of the RAM backend qemu_argv.c adds for the memory knobs. */
+#define RAM_BACKEND_ID "sv-ram"
 
 const char *const sv_arch_names[] = {"default", "x86_64", "aarch64", "ppc64", "s390x", NULL};
 _Static_assert(SV_ARRAY_SIZE(sv_arch_names) == SV__ARCH_MAX + 1, "arch names");
@@ -231,6 +236,25 @@ static int check_binary(const char *v, sv_error **err)
                           "must be an absolute path or a qemu-system-<arch> name found in PATH");
 }
 
+/* -fw_cfg needs the machine's fw_cfg device: x86_64 and arm machines have
+ * one, and the ppc64 Mac machines; pseries, powernv and s390x have none. */
+static bool machine_has_fw_cfg(const sv_qemu_config *cfg)
+{
+    const char *type = sv_qdev_machine_type(cfg);
+    switch ((sv_arch)sv_qemu_config_arch(cfg)) {
+    case SV_ARCH_S390X:
+        return false;
+    case SV_ARCH_PPC64:
+        return strncmp(type, "pseries", 7) != 0 && strncmp(type, "powernv", 7) != 0;
+    case SV_ARCH_DEFAULT:
+    case SV_ARCH_X86_64:
+    case SV_ARCH_AARCH64:
+    case SV__ARCH_MAX:
+        break;
+    }
+    return true;
+}
+
 static int validate_incoming(const sv_qincoming *in, sv_error **err)
 {
     switch (in->migration_type) {
@@ -265,6 +289,627 @@ static int validate_incoming(const sv_qincoming *in, sv_error **err)
         return sv_field_error(err, "incoming", in->host ? "host" : "port",
                               "only applies to migration_type tcp");
     return 0;
+}
+
+/* ---- checks across devices ----
+ *
+ * QEMU creates -device, -object, -chardev, ... in command-line order, which
+ * is the order of `devices`. These checks replay that order with QEMU 7.2's
+ * rules for ids, buses, PCI slots and CCW device numbers, so a clash is
+ * reported here, with its JSON path, instead of by QEMU. Devices QEMU adds on
+ * its own without knobs.no_defaults (a VGA card, a NIC) are not modelled:
+ * the model then holds a subset of what QEMU holds, so whatever it refuses,
+ * QEMU refuses too. */
+
+static const char *const ns_names[] = {
+    [SV_QNS_DEVICE] = "-device id",
+    [SV_QNS_OBJECT] = "-object id",
+    [SV_QNS_CHARDEV] = "-chardev id",
+    [SV_QNS_NETDEV] = "-netdev id",
+    [SV_QNS_BLOCK] = "drive id or node name",
+    [SV_QNS_FSDEV] = "-fsdev id",
+};
+_Static_assert(SV_ARRAY_SIZE(ns_names) == SV__QNS_MAX, "one name per id namespace");
+
+/* "<prefix><n>" with n < limit, n in decimal without leading zeros. */
+static bool is_numbered(const char *id, const char *prefix, size_t limit, size_t *n)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(id, prefix, pl) != 0 || !isdigit((unsigned char)id[pl]) ||
+        (id[pl] == '0' && id[pl + 1]) || strlen(id + pl) > 9)
+        return false;
+    char *end = NULL;
+    unsigned long v = strtoul(id + pl, &end, 10);
+    if (*end || v >= limit)
+        return false;
+    *n = v;
+    return true;
+}
+
+static bool config_sets_serial(const sv_qemu_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev *d = &cfg->devices[i];
+        if (d->type == SV_QDEV_LEGACY_SERIAL ||
+            (d->type == SV_QDEV_CHAR && d->u.chr.driver == SV_CHARDRV_SERIAL))
+            return true;
+    }
+    return false;
+}
+
+static size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+static char *xasprintf_or_null(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf_or_null(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
+}
+
+/* Who holds an id that no entry of the config sets (one sandvm generates, or
+ * one of QEMU's default chardevs and drives), as a new string; NULL if none. */
+static char *reserved_id_owner(const sv_qemu_config *cfg, int ns, const char *id)
+{
+    const sv_qknobs *k = &cfg->knobs;
+    int family = sv_qdev_machine_family(cfg);
+    bool defaults = !k->no_defaults && family != SV_MACH_OTHER;
+    bool default_serial = defaults && !k->no_serial && !config_sets_serial(cfg);
+    size_t n;
+    switch ((sv_qns)ns) {
+    case SV_QNS_CHARDEV:
+        if (is_numbered(id, "qmp", cfg->n_qmp_sockets, &n))
+            return xasprintf_or_null("the QMP monitor sandvm creates for qmp_sockets[%zu]", n);
+        if (strcmp(id, "serial0") == 0 && default_serial)
+            return strdup("QEMU's default serial port (set knobs.no_defaults or knobs.no_serial)");
+        if (strcmp(id, "parallel0") == 0 && defaults && !k->no_parallel &&
+            family != SV_MACH_PSERIES && family != SV_MACH_S390)
+            return strdup("QEMU's default parallel port (set knobs.no_defaults or "
+                          "knobs.no_parallel)");
+        /* -nographic puts the default monitor on the default serial port. */
+        if (strcmp(id, "compat_monitor0") == 0 && defaults && cfg->n_qmp_sockets == 0 &&
+            !(k->no_graphic && default_serial))
+            return strdup("QEMU's default monitor (set knobs.no_defaults or add a qmp_sockets "
+                          "entry)");
+        return NULL;
+    case SV_QNS_OBJECT:
+        if (strcmp(id, RAM_BACKEND_ID) == 0 && cfg->memory.size &&
+            (k->huge_pages || k->file_backed_mem || k->mem_shared || k->mem_prealloc))
+            return strdup("the RAM backend sandvm creates for the memory knobs");
+        return NULL;
+    case SV_QNS_BLOCK:
+        /* QEMU names an if=pflash drive "pflash<unit>". */
+        if (is_numbered(id, "pflash", strv_len(cfg->pflash), &n))
+            return xasprintf_or_null("the drive QEMU creates for pflash[%zu]", n);
+        for (size_t i = 0; strcmp(id, "pflash0") == 0 && i < cfg->n_devices; i++) {
+            const sv_qdev *d = &cfg->devices[i];
+            if (d->type == SV_QDEV_OBJECT && d->u.object.object_type == SV_OBJ_SEV_GUEST &&
+                d->u.object.file)
+                return xasprintf_or_null("the drive QEMU creates for the file of devices[%zu]", i);
+        }
+        return NULL;
+    case SV_QNS_DEVICE:
+    case SV_QNS_NETDEV:
+    case SV_QNS_FSDEV:
+    case SV__QNS_MAX:
+        break;
+    }
+    return NULL;
+}
+
+typedef struct id_use {
+    int ns;
+    const char *id, *field;
+    char *path; /* JSON path of the entry that sets it */
+} id_use;
+
+typedef struct id_uses {
+    id_use *v;
+    size_t n;
+} id_uses;
+
+static void id_uses_done(id_uses *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        free(u->v[i].path);
+    free(u->v);
+}
+
+static int check_ids(const sv_qemu_config *cfg, const sv_qdev_desc *descs, sv_error **err)
+{
+    size_t cap = cfg->n_io_threads + 1;
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        cap += descs[i].n_ids;
+    _cleanup_(id_uses_done) id_uses u = {calloc(cap, sizeof(id_use)), 0};
+    if (!u.v)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_io_threads; i++)
+        u.v[u.n++] = (id_use){SV_QNS_OBJECT, cfg->io_threads[i].id, "id",
+                              sv_json_path_index("io_threads", i)};
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        for (size_t k = 0; k < descs[i].n_ids; k++)
+            u.v[u.n++] = (id_use){descs[i].ids[k].ns, descs[i].ids[k].id, descs[i].ids[k].field,
+                                  sv_json_path_index("devices", i)};
+    for (size_t i = 0; i < u.n; i++) {
+        const id_use *a = &u.v[i];
+        if (!a->path)
+            return sv_error_set(err, ENOMEM, "out of memory");
+        _cleanup_free_ char *owner = reserved_id_owner(cfg, a->ns, a->id);
+        if (owner)
+            return sv_field_error(err, a->path, a->field, "\"%s\" is already the %s of %s", a->id,
+                                  ns_names[a->ns], owner);
+        for (size_t j = 0; j < i; j++) {
+            const id_use *b = &u.v[j];
+            if (b->ns != a->ns || strcmp(b->id, a->id) != 0)
+                continue;
+            bool plain = strcmp(b->field, "id") == 0;
+            return sv_field_error(err, a->path, a->field, "\"%s\" is already the %s of %s%s%s",
+                                  a->id, ns_names[a->ns], b->path, plain ? "" : ".",
+                                  plain ? "" : b->field);
+        }
+    }
+    return 0;
+}
+
+/* ---- buses ---- */
+
+#define PCI_SLOTS 32
+#define PCI_DEVFNS (PCI_SLOTS * 8)
+#define OWNER_FREE (-1L)
+#define OWNER_MACHINE (-2L)
+
+/* Who holds a PCI function, a virtio-mmio transport or a CCW number. */
+typedef struct holder {
+    long owner;          /* device index, OWNER_FREE or OWNER_MACHINE */
+    bool placed;         /* QEMU chose the place (the device gave none) */
+    bool multifunction;  /* PCI function 0 of a multifunction device */
+    const char *builtin; /* OWNER_MACHINE: what the machine has there */
+} holder;
+
+typedef struct pci_bus {
+    const char *name; /* the root bus's, or its bridge's id */
+    bool pcie_port;   /* a PCIe root port's: QEMU turns legacy virtio off there */
+    holder fn[PCI_DEVFNS];
+} pci_bus;
+
+typedef struct ccw_number {
+    uint32_t key; /* cssid << 24 | ssid << 16 | devno */
+    holder h;
+} ccw_number;
+
+typedef struct topo {
+    const sv_qemu_config *cfg;
+    const sv_qdev_desc *descs;
+    pci_bus **pci; /* [0] is the root bus; none when the machine is not modelled */
+    size_t n_pci;
+    int n_mmio; /* virtio-mmio transports; <= 0: not modelled */
+    holder mmio[32];
+    ccw_number *ccw;
+    size_t n_ccw;
+} topo;
+
+static void topo_done(topo *t)
+{
+    for (size_t i = 0; i < t->n_pci; i++)
+        free(t->pci[i]);
+    free(t->pci);
+    free(t->ccw);
+}
+
+static pci_bus *topo_add_pci(topo *t, const char *name, bool pcie_port)
+{
+    pci_bus **v = realloc(t->pci, (t->n_pci + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    t->pci = v;
+    pci_bus *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->name = name;
+    b->pcie_port = pcie_port;
+    for (size_t i = 0; i < PCI_DEVFNS; i++)
+        b->fn[i].owner = OWNER_FREE;
+    t->pci[t->n_pci++] = b;
+    return b;
+}
+
+static void pci_builtin(pci_bus *b, int slot, int fn, bool multifunction, const char *what)
+{
+    b->fn[slot * 8 + fn] = (holder){OWNER_MACHINE, false, multifunction, what};
+}
+
+/* The root bus with the devices the machine itself puts on it (QEMU 7.2's
+ * query-pci with -nodefaults). */
+static int topo_init_pci(topo *t)
+{
+    const char *root = sv_qdev_root_bus(t->cfg);
+    if (!root)
+        return 0;
+    pci_bus *b = topo_add_pci(t, root, false);
+    if (!b)
+        return -ENOMEM;
+    switch ((sv_machine_family)sv_qdev_machine_family(t->cfg)) {
+    case SV_MACH_PC:
+        pci_builtin(b, 0, 0, false, "the machine's i440FX host bridge");
+        pci_builtin(b, 1, 0, true, "the machine's PIIX3 ISA bridge");
+        pci_builtin(b, 1, 1, false, "the machine's PIIX3 IDE controller");
+        pci_builtin(b, 1, 3, false, "the machine's PIIX4 ACPI controller");
+        break;
+    case SV_MACH_Q35:
+        pci_builtin(b, 0, 0, false, "the machine's q35 host bridge");
+        pci_builtin(b, 0x1f, 0, true, "the machine's ICH9 LPC bridge");
+        pci_builtin(b, 0x1f, 2, false, "the machine's ICH9 SATA controller");
+        pci_builtin(b, 0x1f, 3, false, "the machine's ICH9 SMBus controller");
+        break;
+    case SV_MACH_MICROVM:
+    case SV_MACH_ARM_VIRT:
+        pci_builtin(b, 0, 0, false, "the machine's PCIe host bridge");
+        break;
+    case SV_MACH_PSERIES:
+    case SV_MACH_S390:
+    case SV_MACH_OTHER:
+        break;
+    }
+    return 0;
+}
+
+static pci_bus *topo_find_pci(const topo *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_pci; i++)
+        if (strcmp(t->pci[i]->name, name) == 0)
+            return t->pci[i];
+    return NULL;
+}
+
+/* The bus a device offers, "<id>" for PCI and "<id>.0" for the others, as
+ * a new string. */
+static char *provided_bus_name(const sv_qdev_desc *d)
+{
+    if (d->provides == SV_QBUS_PCI)
+        return strdup(d->provides_id);
+    return xasprintf_or_null("%s.0", d->provides_id);
+}
+
+/* A device after `self` offering a bus of `kind` named `name`, or -1. */
+static long later_provider(const topo *t, size_t self, int kind, const char *name)
+{
+    for (size_t i = self + 1; i < t->cfg->n_devices; i++) {
+        const sv_qdev_desc *d = &t->descs[i];
+        if (d->provides != kind)
+            continue;
+        _cleanup_free_ char *bus = provided_bus_name(d);
+        if (bus && strcmp(bus, name) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+static char *pci_holder_name(const holder *h)
+{
+    if (h->owner == OWNER_MACHINE)
+        return strdup(h->builtin);
+    return xasprintf_or_null("devices[%ld]%s", h->owner,
+                             h->placed ? " (QEMU put it there: a device without addr gets the "
+                                         "lowest free slot)"
+                                       : "");
+}
+
+/* QEMU's pci_init_multifunction(): a function other than 0 needs function 0
+ * to be a multifunction device, and so does a function 0 whose slot has
+ * other functions already. `placed`: QEMU chose the slot (no addr). */
+static int pci_check_functions(const pci_bus *b, int devfn, bool multifunction, bool placed,
+                               const char *path, sv_error **err)
+{
+    int slot = devfn / 8, fn = devfn % 8;
+    if (fn) {
+        const holder *f0 = &b->fn[slot * 8];
+        if (f0->owner == OWNER_FREE || f0->multifunction)
+            return 0;
+        _cleanup_free_ char *owner = pci_holder_name(f0);
+        return sv_field_error(err, path, "addr",
+                              "function 0 of slot 0x%x of bus %s holds %s, a single-function "
+                              "device: QEMU puts nothing at its function %d",
+                              slot, b->name, owner ? owner : "a device", fn);
+    }
+    for (int f = 1; f < 8 && !multifunction; f++) {
+        if (b->fn[slot * 8 + f].owner == OWNER_FREE)
+            continue;
+        _cleanup_free_ char *owner = pci_holder_name(&b->fn[slot * 8 + f]);
+        if (placed)
+            return sv_error_set(err, EINVAL,
+                                "%s: QEMU gives this device (it has no addr) slot 0x%x of bus %s, "
+                                "whose function %d holds %s; function 0 there must be a "
+                                "multifunction device: give this device an addr",
+                                path, slot, b->name, f, owner ? owner : "a device");
+        return sv_field_error(err, path, "addr",
+                              "function %d of slot 0x%x of bus %s holds %s, so function 0 must be "
+                              "a multifunction device",
+                              f, slot, b->name, owner ? owner : "a device");
+    }
+    return 0;
+}
+
+static int place_pci(topo *t, size_t i, const char *path, sv_error **err)
+{
+    const sv_qdev_desc *d = &t->descs[i];
+    if (t->n_pci == 0)
+        return 0;
+    pci_bus *b = t->pci[0];
+    if (d->bus) {
+        /* A qdev path ("/machine/..."): not checked. */
+        if (strchr(d->bus, '/'))
+            return 0;
+        b = topo_find_pci(t, d->bus);
+        if (!b) {
+            long later = later_provider(t, i, SV_QBUS_PCI, d->bus);
+            if (later >= 0)
+                return sv_field_error(err, path, "bus",
+                                      "\"%s\" is the bus of devices[%ld], which comes after this "
+                                      "device: QEMU creates the devices in order",
+                                      d->bus, later);
+            return sv_field_error(err, path, "bus",
+                                  "\"%s\" names no PCI bus: expected %s (the machine's root bus) "
+                                  "or the id of a bridge or pcie_root_port listed before this "
+                                  "device",
+                                  d->bus, t->pci[0]->name);
+        }
+    }
+    if (d->disable_modern && b->pcie_port)
+        return sv_field_error(err, path, "disable_modern",
+                              "bus %s is a PCIe root port's, where QEMU turns a virtio device's "
+                              "legacy mode off: with disable_modern it would have no mode left "
+                              "(put it on %s or behind a bridge)",
+                              b->name, t->pci[0]->name);
+    int devfn = -1;
+    if (d->addr) {
+        const char *s = d->addr;
+        if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0)
+            s += 2;
+        char *end = NULL;
+        unsigned long slot = strtoul(s, &end, 16);
+        unsigned long fn = *end == '.' ? strtoul(end + 1, NULL, 10) : 0;
+        if (slot >= PCI_SLOTS || fn >= 8)
+            return 0;
+        devfn = (int)(slot * 8 + fn);
+        if (b->fn[devfn].owner != OWNER_FREE) {
+            _cleanup_free_ char *owner = pci_holder_name(&b->fn[devfn]);
+            return sv_field_error(err, path, "addr",
+                                  "slot 0x%lx function %lu of bus %s is taken by %s", slot, fn,
+                                  b->name, owner ? owner : "another device");
+        }
+    } else {
+        for (int s = 0; s < PCI_SLOTS && devfn < 0; s++)
+            if (b->fn[s * 8].owner == OWNER_FREE)
+                devfn = s * 8;
+        if (devfn < 0)
+            return sv_error_set(err, EINVAL,
+                                "%s: bus %s has no free slot left for this device (QEMU gives a "
+                                "device without addr the lowest free one of its %d)",
+                                path, b->name, PCI_SLOTS);
+    }
+    int r = pci_check_functions(b, devfn, d->multifunction, !d->addr, path, err);
+    if (r < 0)
+        return r;
+    b->fn[devfn] = (holder){(long)i, !d->addr, d->multifunction, NULL};
+    return 0;
+}
+
+/* "virtio-mmio-bus.<n>" with n < limit, or -1. */
+static int mmio_bus_index(const char *bus, int limit)
+{
+    size_t n;
+    if (!is_numbered(bus, "virtio-mmio-bus.", (size_t)limit, &n))
+        return -1;
+    return (int)n;
+}
+
+static int place_mmio(topo *t, size_t i, const char *path, sv_error **err)
+{
+    const sv_qdev_desc *d = &t->descs[i];
+    const char *machine = sv_qdev_machine_type(t->cfg);
+    int slot = -1;
+    if (t->n_mmio <= 0)
+        return 0;
+    if (d->bus) {
+        if (strchr(d->bus, '/'))
+            return 0;
+        slot = mmio_bus_index(d->bus, t->n_mmio);
+        if (slot < 0)
+            return sv_field_error(err, path, "bus",
+                                  "\"%s\" names no virtio-mmio bus: machine %s has "
+                                  "virtio-mmio-bus.0 to virtio-mmio-bus.%d",
+                                  d->bus, machine, t->n_mmio - 1);
+        const holder *h = &t->mmio[slot];
+        if (h->owner != OWNER_FREE)
+            return sv_field_error(err, path, "bus", "%s is taken by devices[%ld]%s", d->bus,
+                                  h->owner,
+                                  h->placed ? " (QEMU put it there: a device without bus gets "
+                                              "the highest-numbered free virtio-mmio bus)"
+                                            : "");
+    } else {
+        for (int s = t->n_mmio - 1; s >= 0 && slot < 0; s--)
+            if (t->mmio[s].owner == OWNER_FREE)
+                slot = s;
+        if (slot < 0)
+            return sv_error_set(err, EINVAL,
+                                "%s: too many virtio-mmio devices: machine %s has %d virtio-mmio "
+                                "transports and devices before this one take them all%s",
+                                path, machine, t->n_mmio,
+                                t->n_mmio == 8 ? " (microvm has 24 with ACPI and ioapic2 on)" : "");
+    }
+    t->mmio[slot] = (holder){(long)i, !d->bus, false, NULL};
+    return 0;
+}
+
+/* "fe.0.0001" (validated) as cssid << 24 | ssid << 16 | devno. */
+static uint32_t ccw_key(const char *devno)
+{
+    char *end = NULL;
+    unsigned long cssid = strtoul(devno, &end, 16);
+    unsigned long ssid = strtoul(end + 1, &end, 16);
+    unsigned long num = strtoul(end + 1, NULL, 16);
+    return (uint32_t)(cssid << 24 | ssid << 16 | num);
+}
+
+static const ccw_number *ccw_find(const topo *t, uint32_t key)
+{
+    for (size_t j = 0; j < t->n_ccw; j++)
+        if (t->ccw[j].key == key)
+            return &t->ccw[j];
+    return NULL;
+}
+
+static int place_ccw(topo *t, size_t i, const char *path, sv_error **err)
+{
+    const sv_qdev_desc *d = &t->descs[i];
+    uint32_t key;
+    if (d->bus && !strchr(d->bus, '/') && strcmp(d->bus, "virtual-css") != 0)
+        return sv_field_error(err, path, "bus",
+                              "\"%s\" names no channel subsystem bus: the ccw transport has one, "
+                              "virtual-css (or leave bus out)",
+                              d->bus);
+    if (d->dev_no) {
+        key = ccw_key(d->dev_no);
+        const ccw_number *used = ccw_find(t, key);
+        if (used)
+            return sv_field_error(
+                err, path, "dev_no", "%x.%x.%04x is already the device number of devices[%ld]%s",
+                key >> 24, (key >> 16) & 0xff, key & 0xffff, used->h.owner,
+                used->h.placed ? " (QEMU numbered it: a ccw device without dev_no gets the lowest "
+                                 "free fe.0.xxxx)"
+                               : "");
+    } else {
+        /* QEMU numbers it in the virtual channel subsystem fe, subchannel set 0. */
+        uint32_t devno = 0;
+        while (devno <= 0xffff && ccw_find(t, 0xfeu << 24 | devno))
+            devno++;
+        if (devno > 0xffff)
+            return sv_error_set(err, EINVAL, "%s: no free CCW device number left in fe.0", path);
+        key = 0xfeu << 24 | devno;
+    }
+    ccw_number *v = realloc(t->ccw, (t->n_ccw + 1) * sizeof(*v));
+    if (!v)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    t->ccw = v;
+    t->ccw[t->n_ccw++] = (ccw_number){key, {(long)i, !d->dev_no, false, NULL}};
+    return 0;
+}
+
+/* scsi-hd on a SCSI bus, virtconsole and virtserialport on a virtio-serial
+ * bus: "<controller id>.0" of a controller listed before the device. */
+static int place_named(const topo *t, size_t i, const char *path, sv_error **err)
+{
+    const sv_qdev_desc *d = &t->descs[i];
+    bool scsi = d->bus_kind == SV_QBUS_SCSI;
+    const char *what = scsi ? "SCSI" : "virtio-serial";
+    const char *provider = scsi ? "scsi_controller" : "serial";
+    const char *example = NULL;
+    for (size_t j = 0; j < i; j++) {
+        const sv_qdev_desc *p = &t->descs[j];
+        if (p->provides != d->bus_kind)
+            continue;
+        if (!d->bus)
+            return 0;
+        _cleanup_free_ char *name = provided_bus_name(p);
+        if (!name)
+            return sv_error_set(err, ENOMEM, "out of memory");
+        if (strcmp(name, d->bus) == 0)
+            return 0;
+        if (!example)
+            example = p->provides_id;
+    }
+    if (!d->bus)
+        return sv_error_set(err, EINVAL,
+                            "%s: %s needs a %s bus, and no %s device comes before it: QEMU "
+                            "creates the devices in order",
+                            path, scsi ? "scsi-hd" : "a virtio-serial port", what, provider);
+    if (strchr(d->bus, '/'))
+        return 0;
+    long later = later_provider(t, i, d->bus_kind, d->bus);
+    if (later >= 0)
+        return sv_field_error(err, path, "bus",
+                              "\"%s\" is the bus of devices[%ld], which comes after this device: "
+                              "QEMU creates the devices in order",
+                              d->bus, later);
+    return sv_field_error(err, path, "bus",
+                          "\"%s\" names no %s bus: expected \"<id>.0\" of a %s device listed "
+                          "before this one%s%s%s",
+                          d->bus, what, provider, example ? " (\"" : "", example ? example : "",
+                          example ? ".0\")" : "");
+}
+
+static int check_topology(const sv_qemu_config *cfg, const sv_qdev_desc *descs, sv_error **err)
+{
+    _cleanup_(topo_done) topo t = {.cfg = cfg, .descs = descs};
+    if (topo_init_pci(&t) < 0)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    t.n_mmio = sv_qdev_mmio_transports(cfg);
+    if (t.n_mmio > (int)SV_ARRAY_SIZE(t.mmio))
+        t.n_mmio = 0;
+    for (size_t s = 0; s < SV_ARRAY_SIZE(t.mmio); s++)
+        t.mmio[s].owner = OWNER_FREE;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev_desc *d = &descs[i];
+        _cleanup_free_ char *path = sv_json_path_index("devices", i);
+        if (!path)
+            return sv_error_set(err, ENOMEM, "out of memory");
+        int r = 0;
+        switch ((sv_qbus)d->bus_kind) {
+        case SV_QBUS_PCI:
+            r = place_pci(&t, i, path, err);
+            break;
+        case SV_QBUS_MMIO:
+            r = place_mmio(&t, i, path, err);
+            break;
+        case SV_QBUS_CCW:
+            r = place_ccw(&t, i, path, err);
+            break;
+        case SV_QBUS_SCSI:
+        case SV_QBUS_VIRTIO_SERIAL:
+            r = place_named(&t, i, path, err);
+            break;
+        case SV_QBUS_NONE:
+        case SV__QBUS_MAX:
+            break;
+        }
+        if (r < 0)
+            return r;
+        if (d->provides == SV_QBUS_PCI && t.n_pci > 0 &&
+            !topo_add_pci(&t, d->provides_id, d->pcie_port))
+            return sv_error_set(err, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int validate_devices(const sv_qemu_config *cfg, sv_error **err)
+{
+    int r;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev *d = &cfg->devices[i];
+        _cleanup_free_ char *p = sv_json_path_index("devices", i);
+        if ((r = sv_qdev_table[d->type]->validate(d, cfg, p ? p : "devices", err)) < 0)
+            return r;
+    }
+    _cleanup_free_ sv_qdev_desc *descs = calloc(cfg->n_devices + 1, sizeof(*descs));
+    if (!descs)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const sv_qdev *d = &cfg->devices[i];
+        if (sv_qdev_table[d->type]->describe)
+            sv_qdev_table[d->type]->describe(d, cfg, &descs[i]);
+    }
+    if ((r = check_ids(cfg, descs, err)) < 0)
+        return r;
+    return check_topology(cfg, descs, err);
 }
 
 int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
@@ -378,6 +1023,11 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
     }
     if ((r = validate_incoming(&cfg->incoming, err)) < 0)
         return r;
+    if (cfg->n_fw_cfg > 0 && !machine_has_fw_cfg(cfg))
+        return sv_error_set(err, EINVAL,
+                            "fw_cfg[0]: machine \"%s\" has no fw_cfg device (QEMU has none on "
+                            "ppc64 pseries and powernv, nor on s390x)",
+                            sv_qdev_machine_type(cfg));
     for (size_t i = 0; i < cfg->n_fw_cfg; i++) {
         const sv_qfw_cfg *f = &cfg->fw_cfg[i];
         _cleanup_free_ char *p = sv_json_path_index("fw_cfg", i);
@@ -401,11 +1051,5 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
     if ((r = sv_check_abs_path("", "pid_file", cfg->pid_file, false, err)) < 0 ||
         (r = sv_check_abs_path("", "log_file", cfg->log_file, false, err)) < 0)
         return r;
-    for (size_t i = 0; i < cfg->n_devices; i++) {
-        const sv_qdev *d = &cfg->devices[i];
-        _cleanup_free_ char *p = sv_json_path_index("devices", i);
-        if ((r = sv_qdev_table[d->type]->validate(d, cfg, p ? p : "devices", err)) < 0)
-            return r;
-    }
-    return 0;
+    return validate_devices(cfg, err);
 }

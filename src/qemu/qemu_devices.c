@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,16 @@ int sv_qdev_virtio_validate(const sv_qvirtio *v, const sv_qemu_config *cfg, cons
                               sv_arch_names[arch]);
     if (arch == SV_ARCH_S390X && t == SV_QT_MMIO)
         return sv_field_error(err, path, "transport", "s390x has no virtio-mmio transport");
+    if (t == SV_QT_MMIO && sv_qdev_mmio_transports(cfg) == 0)
+        return sv_field_error(err, path, "transport",
+                              "machine \"%s\" has no virtio-mmio bus (virtio-mmio exists on the "
+                              "x86_64 microvm and aarch64 virt machines); use pci",
+                              sv_qdev_machine_type(cfg));
+    if (t == SV_QT_PCI && sv_qdev_machine_family(cfg) == SV_MACH_MICROVM &&
+        !sv_qdev_root_bus(cfg))
+        return sv_field_error(err, path, "transport",
+                              "machine microvm has no PCI bus unless the machine option pcie=on "
+                              "is set; use mmio or set pcie=on");
     if (v->dev_no) {
         if (t != SV_QT_CCW)
             return sv_field_error(err, path, "dev_no", "only applies to the ccw transport");
@@ -102,6 +113,172 @@ int sv_qdev_virtio_validate(const sv_qvirtio *v, const sv_qemu_config *cfg, cons
         if (r < 0)
             return r;
     }
+    return 0;
+}
+
+void sv_qdev_desc_id(sv_qdev_desc *out, int ns, const char *id, const char *field)
+{
+    if (!id || !*id || out->n_ids >= SV_ARRAY_SIZE(out->ids))
+        return;
+    out->ids[out->n_ids++] = (sv_qdev_id){ns, id, field};
+}
+
+void sv_qdev_desc_virtio(sv_qdev_desc *out, const sv_qvirtio *v, const sv_qemu_config *cfg,
+                         const char *bus, const char *addr)
+{
+    switch ((sv_qtransport)sv_qemu_config_transport(cfg, v->transport)) {
+    case SV_QT_PCI:
+        out->bus_kind = SV_QBUS_PCI;
+        out->addr = addr;
+        out->disable_modern = v->disable_modern;
+        break;
+    case SV_QT_CCW:
+        out->bus_kind = SV_QBUS_CCW;
+        out->dev_no = v->dev_no;
+        break;
+    case SV_QT_MMIO:
+        out->bus_kind = SV_QBUS_MMIO;
+        break;
+    case SV_QT_DEFAULT:
+    case SV__QT_MAX:
+        break;
+    }
+    out->bus = bus;
+}
+
+/* ---- machine facts ---- */
+
+/* `type` is `name` or one of its versions ("pc-q35-7.2" for "pc-q35-"). */
+static bool type_is(const char *type, const char *name, const char *versioned)
+{
+    return strcmp(type, name) == 0 ||
+           (versioned && strncmp(type, versioned, strlen(versioned)) == 0);
+}
+
+const char *sv_qdev_machine_type(const sv_qemu_config *cfg)
+{
+    if (cfg->machine.type)
+        return cfg->machine.type;
+    switch ((sv_arch)sv_qemu_config_arch(cfg)) {
+    case SV_ARCH_PPC64:
+        return "pseries";
+    case SV_ARCH_S390X:
+        return "s390-ccw-virtio";
+    case SV_ARCH_AARCH64:
+        return "none";
+    case SV_ARCH_DEFAULT:
+    case SV_ARCH_X86_64:
+    case SV__ARCH_MAX:
+        break;
+    }
+    return "pc";
+}
+
+int sv_qdev_machine_family(const sv_qemu_config *cfg)
+{
+    const char *t = sv_qdev_machine_type(cfg);
+    switch ((sv_arch)sv_qemu_config_arch(cfg)) {
+    case SV_ARCH_X86_64:
+        if (type_is(t, "pc", "pc-i440fx-"))
+            return SV_MACH_PC;
+        if (type_is(t, "q35", "pc-q35-"))
+            return SV_MACH_Q35;
+        if (type_is(t, "microvm", NULL))
+            return SV_MACH_MICROVM;
+        break;
+    case SV_ARCH_AARCH64:
+        if (type_is(t, "virt", "virt-"))
+            return SV_MACH_ARM_VIRT;
+        break;
+    case SV_ARCH_PPC64:
+        if (type_is(t, "pseries", "pseries-"))
+            return SV_MACH_PSERIES;
+        break;
+    case SV_ARCH_S390X:
+        if (type_is(t, "s390-ccw-virtio", "s390-ccw-virtio-"))
+            return SV_MACH_S390;
+        break;
+    case SV_ARCH_DEFAULT:
+    case SV__ARCH_MAX:
+        break;
+    }
+    return SV_MACH_OTHER;
+}
+
+bool sv_qdev_root_bus_is_pcie(const sv_qemu_config *cfg)
+{
+    const char *root = sv_qdev_root_bus(cfg);
+    return root && strcmp(root, "pcie.0") == 0;
+}
+
+const char *sv_qdev_root_bus(const sv_qemu_config *cfg)
+{
+    switch ((sv_machine_family)sv_qdev_machine_family(cfg)) {
+    case SV_MACH_PC:
+    case SV_MACH_PSERIES:
+    case SV_MACH_S390:
+        return "pci.0";
+    case SV_MACH_Q35:
+    case SV_MACH_ARM_VIRT:
+        return "pcie.0";
+    case SV_MACH_MICROVM:
+        return sv_qemu_config_machine_opt_is(cfg, "pcie", "on") ? "pcie.0" : NULL;
+    case SV_MACH_OTHER:
+        break;
+    }
+    return NULL;
+}
+
+int sv_qdev_mmio_transports(const sv_qemu_config *cfg)
+{
+    switch ((sv_machine_family)sv_qdev_machine_family(cfg)) {
+    case SV_MACH_MICROVM:
+        /* 24 with the second IO-APIC, which needs ACPI; 8 without. */
+        if (sv_qemu_config_machine_opt_is(cfg, "acpi", "off") ||
+            sv_qemu_config_machine_opt_is(cfg, "ioapic2", "off"))
+            return 8;
+        return 24;
+    case SV_MACH_ARM_VIRT:
+        return 32;
+    case SV_MACH_PC:
+    case SV_MACH_Q35:
+    case SV_MACH_PSERIES:
+    case SV_MACH_S390:
+        return 0;
+    case SV_MACH_OTHER:
+        break;
+    }
+    /* Of the other boards only some arm ones have virtio-mmio transports. */
+    return sv_qemu_config_arch(cfg) == SV_ARCH_AARCH64 ? -1 : 0;
+}
+
+bool sv_qdev_accel_is_kvm(const sv_qemu_config *cfg)
+{
+    const char *a = cfg->machine.acceleration;
+    return a && strncmp(a, "kvm", 3) == 0 && (a[3] == '\0' || a[3] == ':');
+}
+
+int sv_parse_size(const char *value, uint64_t unit, uint64_t *out)
+{
+    const char *p = value;
+    uint64_t n = 0;
+    if (!p || !isdigit((unsigned char)*p))
+        return -EINVAL;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -ERANGE;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p) {
+        static const char suffixes[] = "kmgt";
+        const char *s = strchr(suffixes, tolower((unsigned char)*p));
+        if (!s || p[1])
+            return -EINVAL;
+        unit = (uint64_t)1 << (10 * (s - suffixes + 1));
+    }
+    if (n > UINT64_MAX / unit)
+        return -ERANGE;
+    *out = n * unit;
     return 0;
 }
 
@@ -213,18 +390,17 @@ int sv_check_mac(const char *path, const char *field, const char *value, sv_erro
 
 int sv_check_size(const char *path, const char *field, const char *value, sv_error **err)
 {
-    const char *p = value;
-    while (isdigit((unsigned char)*p))
-        p++;
-    bool ok = p > value && p - value <= 19;
-    if (ok && *p) {
-        ok = strchr("KMGTkmgt", *p) != NULL;
-        p++;
-        if (ok && (*p == 'B' || *p == 'b'))
-            p++;
-        ok = ok && *p == '\0';
-    }
-    if (!ok)
+    uint64_t bytes;
+    int r = sv_parse_size(value, 1, &bytes);
+    if (r == -ERANGE)
+        return sv_field_error(err, path, field, "is too large (QEMU's sizes end at 2^64 - 1 bytes)");
+    size_t n = strlen(value);
+    if (r < 0 && n >= 3 && strspn(value, "0123456789") == n - 2 &&
+        strchr("KMGTkmgt", value[n - 2]) && strchr("Bb", value[n - 1]))
+        return sv_field_error(err, path, field,
+                              "invalid size: QEMU takes one suffix letter (%.*s, not %s)",
+                              (int)(n - 1), value, value);
+    if (r < 0)
         return sv_field_error(err, path, field,
                               "invalid size (expected a number with an optional K, M, G or T suffix)");
     return 0;
