@@ -23,5 +23,6 @@ typedef struct sv_verb {
 } sv_verb;
 
 int sv_cmd_qemu_argv(sv_cli *cli, int argc, char **argv, sv_error **err);
+int sv_cmd_run(sv_cli *cli, int argc, char **argv, sv_error **err);
 /* Prints "sandvm: <msg>" for a usage problem and returns SV_EXIT_USAGE. */
 int sv_cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 static const sv_verb verbs[] = {
+    {"run", "boot a VM, run a command in it, exit with its status", sv_cmd_run},
     {"qemu-argv", "print (and optionally check with QEMU) the argv of a QEMU config", sv_cmd_qemu_argv},
 };
 

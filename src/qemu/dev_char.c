@@ -149,6 +149,7 @@ static const sv_jfield char_fields[] = {
     SV_JSTR(sv_qdev_char, path, "path"),
     SV_JSTR(sv_qdev_char, name, "name"),
     SV_JBOOL(sv_qdev_char, client, "client"),
+    SV_JINT(sv_qdev_char, fd, "fd", 3, 65535),
     SV_JEND,
 };
 static const sv_jschema char_schema = {sizeof(sv_qdev_char), char_fields};
@@ -198,7 +199,15 @@ static int char_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
     int r;
     if ((r = sv_check_id(path, "id", d->id, true, err)) < 0)
         return r;
-    if (char_backend_has_path(d->backend)) {
+    if (d->fd && d->backend != SV_CHAR_SOCKET)
+        return sv_field_error(err, path, "fd", "only applies to the socket backend");
+    if (d->fd && d->path)
+        return sv_field_error(err, path, "fd", "exactly one of path and fd is allowed");
+    if (d->fd && d->client)
+        return sv_field_error(err, path, "client", "does not apply with fd (a connected socket)");
+    if (d->fd) {
+        /* a connected socket: nothing to listen on or connect to */
+    } else if (char_backend_has_path(d->backend)) {
         if ((r = sv_check_abs_path(path, "path", d->path, true, err)) < 0)
             return r;
         if (d->backend == SV_CHAR_SOCKET && strlen(d->path) > UNIX_PATH_MAX_LEN)
@@ -263,9 +272,15 @@ static void char_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *
     const sv_qdev_char *d = &dev->u.chr;
     _cleanup_qopts_ sv_qopts *chr = sv_qopts_new("backend", char_backend_qemu_name(d->backend));
     sv_qopts_str(chr, "id", d->id);
-    if (char_backend_has_path(d->backend))
+    if (d->fd) {
+        int fd = sv_argv_pass_fd(a, (int)d->fd);
+        if (fd < 0)
+            return;
+        sv_qopts_int(chr, "fd", fd);
+    } else if (char_backend_has_path(d->backend)) {
         sv_qopts_str(chr, "path", d->path);
-    if (d->backend == SV_CHAR_SOCKET && !d->client) {
+    }
+    if (d->backend == SV_CHAR_SOCKET && !d->client && !d->fd) {
         sv_qopts_bool(chr, "server", true);
         sv_qopts_bool(chr, "wait", false);
     }

@@ -139,6 +139,7 @@ typedef struct sv_qdev_char {
     char *id;                      /* chardev id */
     char *device_id, *bus, *path, *name;
     bool client;                   /* socket: connect instead of listen */
+    int64_t fd;                    /* socket: an already connected socket instead of path */
 } sv_qdev_char;
 
 typedef enum { SV_BLK_VIRTIO_BLK, SV_BLK_SCSI_HD, SV__BLK_MAX } sv_blk_driver;
