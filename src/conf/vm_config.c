@@ -14,7 +14,6 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-#define SV_MAX_CONFIG_BYTES (16u << 20)
 
 const char *const sv_vm_arch_names[] = {"host", "x86_64", "aarch64", "ppc64le", "s390x", NULL};
 _Static_assert(SV_ARRAY_SIZE(sv_vm_arch_names) == SV_VM_ARCH__MAX + 1, "arch names");
@@ -437,45 +436,18 @@ int sv_vm_config_parse(const char *json, size_t len, sv_vm_config **out, sv_erro
 {
     if (!json || !out)
         return sv_error_set(err, EINVAL, "sv_vm_config_parse: NULL argument");
-    if (len > SV_MAX_CONFIG_BYTES)
-        return sv_error_set(err, EFBIG, "configuration larger than 16 MiB");
     _cleanup_json_ json_object *obj = NULL;
-    int r = sv_json_parse(json, len, &obj, err);
-    if (r < 0)
-        return r;
-    return sv_vm_config_from_json(obj, out, err);
+    int r = sv_json_parse_config(json, len, &obj, err);
+    return r < 0 ? r : sv_vm_config_from_json(obj, out, err);
 }
 
 int sv_vm_config_load(const char *path, sv_vm_config **out, sv_error **err)
 {
     if (!path || !out)
         return sv_error_set(err, EINVAL, "sv_vm_config_load: NULL argument");
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return sv_error_errno(err, errno, "opening %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return sv_error_errno(err, errno, "reading %s", path);
-    if (!S_ISREG(st.st_mode))
-        return sv_error_set(err, EINVAL, "%s: not a regular file", path);
-    if ((size_t)st.st_size > SV_MAX_CONFIG_BYTES)
-        return sv_error_set(err, EFBIG, "%s: configuration larger than 16 MiB", path);
-    _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf)
-        return sv_error_set(err, ENOMEM, "out of memory");
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sv_error_errno(err, errno, "reading %s", path);
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    int r = sv_vm_config_parse(buf, got, out, err);
-    if (r < 0)
+    _cleanup_json_ json_object *obj = NULL;
+    int r = sv_json_load_file(path, &obj, err);
+    if (r >= 0 && (r = sv_vm_config_from_json(obj, out, err)) < 0)
         sv_error_prefix(err, "%s", path);
     return r;
 }

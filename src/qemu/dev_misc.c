@@ -221,6 +221,12 @@ static int balloon_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const
     if (other >= 0)
         return sv_error_set(err, EINVAL, "%s: only one balloon is allowed (devices[%ld] is one)",
                             path, other);
+    /* zPCI delivers interrupts through MSI-X only, and virtio-balloon-pci is
+     * the one virtio-pci device here without MSI-X vectors. */
+    if (t == SV_QT_PCI && sv_qemu_config_arch(cfg) == SV_ARCH_S390X)
+        return sv_field_error(err, path, "transport",
+                              "pci: s390x PCI devices need MSI-X, which virtio-balloon-pci "
+                              "lacks; use ccw (the default on s390x)");
     return sv_qdev_virtio_validate(&d->v, cfg, path, err);
 }
 

@@ -205,9 +205,13 @@ static void add_incoming(const sv_qemu_config *cfg, sv_argv *a)
     case SV_QMIG_DEFER:
         sv_argv_add_pair(a, "-incoming", "defer");
         break;
-    case SV_QMIG_TCP:
-        sv_argv_add_pair_fmt(a, "-incoming", "tcp:%s:%lld", in->host, (long long)in->port);
+    case SV_QMIG_TCP: {
+        /* QEMU takes an IPv6 address in brackets, or it splits at its colons */
+        bool bracket = strchr(in->host, ':') && in->host[0] != '[';
+        sv_argv_add_pair_fmt(a, "-incoming", "tcp:%s%s%s:%lld", bracket ? "[" : "", in->host,
+                             bracket ? "]" : "", (long long)in->port);
         break;
+    }
     default:
         break;
     }

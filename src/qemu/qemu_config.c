@@ -11,6 +11,7 @@
 #include "qemu/qemu_devices.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/strbuf.h"
 
 /* The -object id of the RAM backend qemu_argv.c adds for the memory knobs. */
 #define RAM_BACKEND_ID "sv-ram"
@@ -255,8 +256,27 @@ static bool machine_has_fw_cfg(const sv_qemu_config *cfg)
     return true;
 }
 
+/* A host name, an IPv4 address, or an IPv6 address bare or in brackets
+ * (the argv brackets a bare one: QEMU splits "tcp:host:port" at a colon). */
+static int check_incoming_host(const char *host, sv_error **err)
+{
+    size_t n = strlen(host);
+    bool bracketed = host[0] == '[';
+    _cleanup_free_ char *inner = bracketed ? strndup(host + 1, n - 1 - (host[n - 1] == ']')) : NULL;
+    if (bracketed && !inner)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    const char *h = bracketed ? inner : host;
+    if ((bracketed && (n < 3 || host[n - 1] != ']' || !strchr(h, ':'))) || !*h ||
+        !chars_in(h, "-.:"))
+        return sv_field_error(err, "incoming", "host",
+                              "invalid host name or address (an IPv6 address may come in "
+                              "brackets: [::1])");
+    return 0;
+}
+
 static int validate_incoming(const sv_qincoming *in, sv_error **err)
 {
+    int r;
     switch (in->migration_type) {
     case SV_QMIG_NONE:
         if (in->fd || in->exec || in->host || in->port)
@@ -273,8 +293,8 @@ static int validate_incoming(const sv_qincoming *in, sv_error **err)
     case SV_QMIG_TCP:
         if (!in->host || !*in->host)
             return sv_field_error(err, "incoming", "host", "is required for migration_type tcp");
-        if (!chars_in(in->host, "-.:[]"))
-            return sv_field_error(err, "incoming", "host", "invalid host name or address");
+        if ((r = check_incoming_host(in->host, err)) < 0)
+            return r;
         if (!in->port)
             return sv_field_error(err, "incoming", "port", "is required for migration_type tcp");
         break;
@@ -288,6 +308,429 @@ static int validate_incoming(const sv_qincoming *in, sv_error **err)
     if (in->migration_type != SV_QMIG_TCP && (in->host || in->port))
         return sv_field_error(err, "incoming", in->host ? "host" : "port",
                               "only applies to migration_type tcp");
+    return 0;
+}
+
+/* ---- CPU, topology, memory and display, per machine ----
+ *
+ * QEMU 7.2 checks these only once the machine is chosen, so each rule here
+ * names the machine family (qemu_devices.h) or arch it comes from. */
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+
+/* The accelerator QEMU tries first is `name` (QEMU 7.2's default is tcg). */
+static bool accel_first_is(const sv_qemu_config *cfg, const char *name)
+{
+    const char *a = cfg->machine.acceleration ? cfg->machine.acceleration : "tcg";
+    size_t n = strlen(name);
+    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == ':');
+}
+
+/* A versioned machine type older than major.minor ("pc-q35-2.7",
+ * "virt-6.1"); the unversioned alias of a family is its newest version. */
+static bool machine_older_than(const sv_qemu_config *cfg, long major, long minor)
+{
+    if (sv_qdev_machine_family(cfg) == SV_MACH_OTHER)
+        return false;
+    const char *t = sv_qdev_machine_type(cfg);
+    for (const char *p = strchr(t, '-'); p; p = strchr(p + 1, '-')) {
+        if (!isdigit((unsigned char)p[1]))
+            continue;
+        char *end = NULL;
+        long ma = strtol(p + 1, &end, 10);
+        long mi = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+        return ma < major || (ma == major && mi < minor);
+    }
+    return false;
+}
+
+/* QEMU's ARM and s390x CPU models take their features as QOM properties,
+ * name=value only ("Expected key=value format"); x86 also takes +name,
+ * -name and a bare name. The POWER models have no feature properties: the
+ * pseries capabilities are machine options. */
+static int check_cpu_feature_form(const sv_qemu_config *cfg, const char *path, const char *f,
+                                  sv_error **err)
+{
+    int arch = sv_qemu_config_arch(cfg);
+    switch ((sv_arch)arch) {
+    case SV_ARCH_AARCH64:
+    case SV_ARCH_S390X:
+        if (strchr(f, '='))
+            return 0;
+        return sv_field_error(err, "", path,
+                              "\"%s\": QEMU's %s CPU models take features only as name=value "
+                              "(write %s=%s)",
+                              f, sv_arch_names[arch], f + (*f == '+' || *f == '-'),
+                              *f == '-' ? "off" : "on");
+    case SV_ARCH_PPC64:
+        return sv_field_error(err, "", path,
+                              "QEMU's POWER CPU models have no feature switches (the pseries "
+                              "capabilities are machine.options, e.g. cap-htm=off)");
+    case SV_ARCH_DEFAULT:
+    case SV_ARCH_X86_64:
+    case SV__ARCH_MAX:
+        break;
+    }
+    return 0;
+}
+
+/* The CPU topology as QEMU 7.2's machine_parse_smp_config() completes it
+ * (clusters are always 1 here). */
+typedef struct smp_topo {
+    long long sockets, dies, cores, threads, max_cpus;
+    bool computed_sockets, computed_cores, computed_threads;
+} smp_topo;
+
+static smp_topo smp_complete(const sv_qemu_config *cfg)
+{
+    const sv_qsmp *s = &cfg->smp;
+    smp_topo t = {s->sockets, s->dies ? s->dies : 1, s->cores, s->threads,
+                  s->max_cpus ? s->max_cpus : s->cpus, !s->sockets, !s->cores, !s->threads};
+    /* Machines before 6.2 fill in sockets first, later ones cores. */
+    bool prefer_sockets = machine_older_than(cfg, 6, 2);
+    if (prefer_sockets ? !t.sockets : (t.cores && !t.sockets)) {
+        t.cores = t.cores ? t.cores : 1;
+        t.threads = t.threads ? t.threads : 1;
+        t.sockets = t.max_cpus / (t.dies * t.cores * t.threads);
+    } else if (!t.cores) {
+        t.sockets = t.sockets ? t.sockets : 1;
+        t.threads = t.threads ? t.threads : 1;
+        t.cores = t.max_cpus / (t.sockets * t.dies * t.threads);
+    }
+    if (!t.threads)
+        t.threads = t.max_cpus / (t.sockets * t.dies * t.cores);
+    return t;
+}
+
+/* mc->max_cpus of QEMU 7.2's machine types; 0 when not known. */
+static long long machine_max_cpus(const sv_qemu_config *cfg)
+{
+    switch ((sv_machine_family)sv_qdev_machine_family(cfg)) {
+    case SV_MACH_PC:
+        return 255;
+    case SV_MACH_Q35:
+        return machine_older_than(cfg, 2, 8) ? 255 : 288;
+    case SV_MACH_MICROVM:
+        return 288;
+    case SV_MACH_ARM_VIRT:
+        return machine_older_than(cfg, 3, 0) ? 255 : 512;
+    case SV_MACH_PSERIES:
+        return 4096;
+    case SV_MACH_S390:
+        return 248;
+    case SV_MACH_OTHER:
+        break;
+    }
+    return 0;
+}
+
+/* The CPUs the interrupt controller of aarch64 virt serves (virt_max_cpus()):
+ * 8 with GICv2, 317 with GICv4's larger redistributors, the machine's limit
+ * with GICv3. Under TCG no gic-version means GICv2 and max means GICv3 (GICv4
+ * with virtualization=on); under KVM those follow the host: 0, not known. */
+static long long virt_gic_max_cpus(const sv_qemu_config *cfg, int *version)
+{
+    bool kvm = sv_qdev_accel_is_kvm(cfg);
+    *version = 0;
+    if (sv_qemu_config_machine_opt_is(cfg, "gic-version", "2"))
+        *version = 2;
+    else if (sv_qemu_config_machine_opt_is(cfg, "gic-version", "3"))
+        *version = 3;
+    else if (sv_qemu_config_machine_opt_is(cfg, "gic-version", "4"))
+        *version = 4;
+    else if (kvm || sv_qemu_config_machine_opt_is(cfg, "gic-version", "host"))
+        return 0;
+    else if (sv_qemu_config_machine_opt_is(cfg, "gic-version", "max"))
+        *version = sv_qemu_config_machine_opt_is(cfg, "virtualization", "on") ? 4 : 3;
+    else
+        *version = 2;
+    return *version == 2 ? 8 : *version == 4 ? 317 : 0;
+}
+
+/* Bits of an APIC ID field holding `count` values (apicid_bitwidth_for_count()). */
+static int apic_id_width(long long count)
+{
+    int w = 0;
+    while ((1LL << w) < count)
+        w++;
+    return w;
+}
+
+/* QEMU's x86 APIC ID of CPU `index`: socket, die, core and thread ids, each
+ * below in a field as wide as its count needs (x86_apicid_from_cpu_idx()). */
+static long long x86_apic_id(const smp_topo *t, long long index)
+{
+    int smt_w = apic_id_width(t->threads), core_w = apic_id_width(t->cores),
+        die_w = apic_id_width(t->dies);
+    long long pkg = index / (t->dies * t->cores * t->threads);
+    long long die = index / (t->cores * t->threads) % t->dies;
+    long long core = index / t->threads % t->cores;
+    long long smt = index % t->threads;
+    return pkg << (smt_w + core_w + die_w) | die << (smt_w + core_w) | core << smt_w | smt;
+}
+
+static void topo_term(sv_strbuf *sb, const char *name, long long v, bool computed, bool first)
+{
+    sv_strbuf_appendf(sb, "%s%s (%lld%s)", first ? "" : " * ", name, v,
+                      computed ? ", computed" : "");
+}
+
+static int validate_smp(const sv_qemu_config *cfg, sv_error **err)
+{
+    const sv_qsmp *s = &cfg->smp;
+    if (s->max_cpus && s->max_cpus < s->cpus)
+        return sv_field_error(err, "smp", "max_cpus", "%lld is less than cpus (%lld)",
+                              (long long)s->max_cpus, (long long)s->cpus);
+    if (!s->cpus && (s->cores || s->threads || s->sockets || s->dies || s->max_cpus))
+        return sv_field_error(err, "smp", "cpus", "is required with the other smp keys");
+    if (!s->cpus)
+        return 0;
+    int arch = sv_qemu_config_arch(cfg);
+    int family = sv_qdev_machine_family(cfg);
+    const char *machine = sv_qdev_machine_type(cfg);
+    bool x86_dies = arch == SV_ARCH_X86_64 && family != SV_MACH_MICROVM;
+    if (s->dies > 1 && !x86_dies)
+        return sv_field_error(err, "smp", "dies",
+                              "machine %s has no dies in its CPU topology (only QEMU's x86 pc "
+                              "and q35 machines have): leave dies out or set it to 1",
+                              machine);
+    smp_topo t = smp_complete(cfg);
+    if (t.sockets * t.dies * t.cores * t.threads != t.max_cpus) {
+        _cleanup_strbuf_ sv_strbuf sb = SV_STRBUF_INIT;
+        topo_term(&sb, "sockets", t.sockets, t.computed_sockets, true);
+        if (x86_dies || s->dies)
+            topo_term(&sb, "dies", t.dies, false, false);
+        topo_term(&sb, "cores", t.cores, t.computed_cores, false);
+        topo_term(&sb, "threads", t.threads, t.computed_threads, false);
+        _cleanup_free_ char *terms = sv_strbuf_steal(&sb);
+        return sv_error_set(err, EINVAL,
+                            "smp: the topology must multiply out to max_cpus (cpus when "
+                            "max_cpus is absent): %s is %lld, not %lld (QEMU computes a "
+                            "missing sockets, cores or threads as max_cpus divided by the others)",
+                            terms ? terms : "sockets * cores * threads",
+                            t.sockets * t.dies * t.cores * t.threads, t.max_cpus);
+    }
+    const char *max_field = s->max_cpus ? "max_cpus" : "cpus";
+    long long limit = machine_max_cpus(cfg);
+    if (limit && t.max_cpus > limit)
+        return sv_field_error(err, "smp", max_field,
+                              "%lld is more than the %lld CPUs machine %s takes", t.max_cpus, limit,
+                              machine);
+    if (family == SV_MACH_ARM_VIRT) {
+        int gic;
+        long long gic_limit = virt_gic_max_cpus(cfg, &gic);
+        const char *opts = cfg->machine.options ? cfg->machine.options : "";
+        bool default_gic = !strstr(opts, "gic-version=");
+        if (gic_limit && t.max_cpus > gic_limit)
+            return sv_field_error(err, "smp", max_field,
+                                  "%lld is more than the %lld CPUs the GICv%d of machine %s "
+                                  "serves (%sgic-version=3 in machine.options serves up to %lld)",
+                                  t.max_cpus, gic_limit, gic, machine,
+                                  default_gic ? "GICv2 is the default under TCG; " : "", limit);
+    }
+    /* Under TCG x86_cpus_init() wants every APIC ID below 255: more needs
+     * x2APIC, which QEMU offers only with KVM's in-kernel irqchip. */
+    if ((family == SV_MACH_PC || family == SV_MACH_Q35 || family == SV_MACH_MICROVM) &&
+        !sv_qdev_accel_is_kvm(cfg) && !accel_first_is(cfg, "xen")) {
+        long long id = x86_apic_id(&t, t.max_cpus - 1);
+        if (id > 254)
+            return sv_field_error(
+                err, "smp", max_field,
+                "CPU %lld gets APIC ID %lld, and under TCG QEMU's x86 machines take APIC IDs up "
+                "to 254 only (x2APIC needs KVM); an APIC ID has a field each for thread, core "
+                "and die as wide as their count rounded up to a power of two",
+                t.max_cpus - 1, id);
+    }
+    const char *computed =
+        s->threads ? "" : " (computed by QEMU from max_cpus / (sockets * cores))";
+    if (arch == SV_ARCH_S390X && t.threads > 1)
+        return sv_field_error(err, "smp", "threads",
+                              "%lld%s: s390x CPUs have 1 thread each (QEMU refuses more)",
+                              t.threads, computed);
+    if (family == SV_MACH_PSERIES && t.threads > 1 && !sv_qdev_accel_is_kvm(cfg))
+        return sv_field_error(err, "smp", "threads",
+                              "%lld%s: under TCG QEMU runs pseries with 1 thread per core only "
+                              "(more needs KVM)",
+                              t.threads, computed);
+    return 0;
+}
+
+static void format_bytes(char *buf, size_t n, uint64_t bytes)
+{
+    if (bytes && bytes % (1024 * MiB) == 0)
+        snprintf(buf, n, "%lluG", (unsigned long long)(bytes / (1024 * MiB)));
+    else if (bytes && bytes % MiB == 0)
+        snprintf(buf, n, "%lluM", (unsigned long long)(bytes / MiB));
+    else if (bytes && bytes % KiB == 0)
+        snprintf(buf, n, "%lluK", (unsigned long long)(bytes / KiB));
+    else
+        snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+}
+
+static bool is_bare_number(const char *v)
+{
+    return v && *v && strspn(v, "0123456789") == strlen(v);
+}
+
+/* memory.size as QEMU 7.2's -m takes it: a bare number counts MiB, and
+ * machine_set_mem() rounds it up to 8 KiB. */
+static int parse_ram_size(const char *v, uint64_t *out)
+{
+    uint64_t b;
+    int r = sv_parse_size(v, MiB, &b);
+    if (r < 0)
+        return r;
+    if (b > UINT64_MAX - (8 * KiB - 1))
+        return -ERANGE;
+    *out = (b + 8 * KiB - 1) & ~(8 * KiB - 1);
+    return 0;
+}
+
+static bool memory_knobs(const sv_qknobs *k)
+{
+    return k->huge_pages || k->file_backed_mem || k->mem_shared || k->mem_prealloc;
+}
+
+static int validate_memory(const sv_qemu_config *cfg, sv_error **err)
+{
+    const sv_qmemory *m = &cfg->memory;
+    int r;
+    if (!m->size && !m->max_mem && !m->slots && !m->path)
+        return 0;
+    if (!m->size)
+        return sv_field_error(err, "memory", "size", "is required");
+    if ((r = sv_check_size("memory", "size", m->size, err)) < 0)
+        return r;
+    if (m->max_mem && (r = sv_check_size("memory", "max_mem", m->max_mem, err)) < 0)
+        return r;
+    if ((r = sv_check_abs_path("memory", "path", m->path, false, err)) < 0)
+        return r;
+    int arch = sv_qemu_config_arch(cfg);
+    int family = sv_qdev_machine_family(cfg);
+    const char *machine = sv_qdev_machine_type(cfg);
+    /* QEMU 7.2 takes slots and maxmem there and does nothing with them. */
+    if ((m->slots || m->max_mem) && (family == SV_MACH_MICROVM || arch == SV_ARCH_S390X))
+        return sv_field_error(err, "memory", m->max_mem ? "max_mem" : "slots",
+                              "machine %s has no memory hotplug: QEMU takes slots and max_mem "
+                              "there and does nothing with them (nor maps a dimm into the "
+                              "guest); leave them out",
+                              machine);
+    if (m->slots && !m->max_mem)
+        return sv_field_error(err, "memory", "slots", "needs max_mem");
+
+    uint64_t raw = 0, size, max_mem = 0;
+    r = parse_ram_size(m->size, &size);
+    if (r == -ERANGE)
+        return sv_field_error(err, "memory", "size",
+                              "is too large (a bare number counts MiB; QEMU's sizes end at "
+                              "2^64 - 1 bytes)");
+    if (r < 0)
+        return sv_field_error(err, "memory", "size", "invalid size");
+    if (size == 0)
+        return sv_field_error(err, "memory", "size",
+                              "must be more than 0 (QEMU would take 0 as its default size)");
+    (void)sv_parse_size(m->size, MiB, &raw);
+    char size_text[48], max_text[48];
+    format_bytes(size_text, sizeof(size_text), size);
+    if (m->max_mem) {
+        if (sv_parse_size(m->max_mem, 1, &max_mem) < 0)
+            return sv_field_error(err, "memory", "max_mem", "invalid size");
+        format_bytes(max_text, sizeof(max_text), max_mem);
+        if (max_mem < size)
+            return sv_field_error(
+                err, "memory", "max_mem", "%s is less than size (%s%s)%s", max_text, size_text,
+                is_bare_number(m->size) ? ", a bare size counts MiB"
+                : raw == size           ? ""
+                                        : ", which QEMU rounds up to 8 KiB",
+                is_bare_number(m->max_mem) ? ": a bare max_mem counts bytes, as QEMU's maxmem "
+                                             "does; give it a unit (K, M, G, T)"
+                                           : "");
+        if (m->slots && max_mem == size)
+            return sv_field_error(err, "memory", "slots",
+                                  "needs max_mem (%s) larger than size: QEMU refuses slots "
+                                  "with no room to plug memory in",
+                                  max_text);
+    }
+    /* spapr hands memory to the guest in 256 MiB logical memory blocks. */
+    if (family == SV_MACH_PSERIES) {
+        if (size % (256 * MiB))
+            return sv_field_error(err, "memory", "size",
+                                  "%s is not a multiple of 256M, which machine %s needs (it "
+                                  "gives the guest memory in 256 MiB blocks)",
+                                  size_text, machine);
+        if (m->max_mem && max_mem % (256 * MiB))
+            return sv_field_error(err, "memory", "max_mem",
+                                  "%s is not a multiple of 256M, which machine %s needs (it "
+                                  "gives the guest memory in 256 MiB blocks)",
+                                  max_text, machine);
+    }
+    if (arch == SV_ARCH_S390X && size % MiB)
+        return sv_field_error(err, "memory", "size",
+                              "%s%s%s%s is not a multiple of 1M, which s390x needs", m->size,
+                              raw == size ? "" : " (",
+                              raw == size ? "" : size_text,
+                              raw == size ? "" : " once QEMU rounds it up to 8 KiB)");
+    /* The memory knobs give the RAM backend size=<memory.size>, which QEMU
+     * reads as bytes when bare and does not round: it must come out the
+     * same as the machine's RAM size. */
+    if (memory_knobs(&cfg->knobs)) {
+        uint64_t backend = 0;
+        if (sv_parse_size(m->size, 1, &backend) == 0 && backend != size) {
+            char backend_text[48];
+            format_bytes(backend_text, sizeof(backend_text), backend);
+            return sv_field_error(
+                err, "memory", "size",
+                "\"%s\" gives the RAM backend of the memory knobs %s but the machine %s (%s), and "
+                "QEMU wants them equal: write a size with a unit, a multiple of 8K",
+                m->size, backend_text, size_text,
+                is_bare_number(m->size) ? "-m counts a bare number as MiB, a backend as bytes"
+                                        : "QEMU rounds -m up to 8 KiB, not a backend");
+        }
+    }
+    return 0;
+}
+
+/* What -vga makes on each machine of QEMU 7.2: the x86 pc and q35 machines
+ * take every type, pseries std and cirrus (the ppc64 build has no
+ * virtio-vga); microvm, aarch64 virt and s390x create no VGA card at all,
+ * ignoring some types with a warning and refusing the others. */
+static int check_vga(const sv_qemu_config *cfg, sv_error **err)
+{
+    static const char *const vgas[] = {"none", "std", "cirrus", "vmware", "qxl", "virtio"};
+    const char *v = cfg->vga;
+    bool ok = false;
+    for (size_t i = 0; i < SV_ARRAY_SIZE(vgas) && !ok; i++)
+        ok = strcmp(v, vgas[i]) == 0;
+    if (!ok)
+        return sv_field_error(err, "", "vga",
+                              "unknown VGA type (allowed: none, std, cirrus, vmware, qxl, virtio)");
+    if (strcmp(v, "none") == 0)
+        return 0;
+    const char *machine = sv_qdev_machine_type(cfg);
+    if (sv_qemu_config_arch(cfg) == SV_ARCH_S390X)
+        return sv_field_error(err, "", "vga",
+                              "\"%s\": s390x has no VGA card; use none or leave vga out", v);
+    switch ((sv_machine_family)sv_qdev_machine_family(cfg)) {
+    case SV_MACH_PSERIES:
+        if (strcmp(v, "std") == 0 || strcmp(v, "cirrus") == 0)
+            return 0;
+        return sv_field_error(err, "", "vga",
+                              "\"%s\": machine %s takes none, std or cirrus (QEMU 7.2 for ppc64 "
+                              "has no %s VGA card)",
+                              v, machine, v);
+    case SV_MACH_MICROVM:
+    case SV_MACH_ARM_VIRT:
+        return sv_field_error(err, "", "vga",
+                              "\"%s\": machine %s creates no VGA card from vga (QEMU ignores or "
+                              "refuses it); use none or leave vga out",
+                              v, machine);
+    case SV_MACH_PC:
+    case SV_MACH_Q35:
+    case SV_MACH_S390:
+    case SV_MACH_OTHER:
+        break;
+    }
     return 0;
 }
 
@@ -926,9 +1369,13 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
         if (*f == '+' || *f == '-')
             f++;
         _cleanup_free_ char *p = sv_json_path_index("cpu_features", i);
-        if (!*f || !chars_in(f, "-_.=") || strchr(f, '=') == f)
+        if (!*f || !chars_in(f, "-_.=") || strchr(f, '=') == f ||
+            (f != cfg->cpu_features[i] && strchr(f, '=')))
             return sv_field_error(err, "", p ? p : "cpu_features",
                                   "invalid CPU feature (expected [+|-]name or name=value)");
+        if ((r = check_cpu_feature_form(cfg, p ? p : "cpu_features", cfg->cpu_features[i],
+                                        err)) < 0)
+            return r;
     }
     if (cfg->cpu_features && cfg->cpu_features[0] && !cfg->cpu_model)
         return sv_field_error(err, "", "cpu_features", "needs cpu_model");
@@ -950,9 +1397,8 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
     }
     if ((r = check_option_list("machine", "options", cfg->machine.options, err)) < 0)
         return r;
-    if (cfg->machine.options && (cfg->memory.size) &&
-        (cfg->knobs.huge_pages || cfg->knobs.file_backed_mem || cfg->knobs.mem_shared ||
-         cfg->knobs.mem_prealloc) && strstr(cfg->machine.options, "memory-backend="))
+    if (cfg->machine.options && cfg->memory.size && memory_knobs(&cfg->knobs) &&
+        strstr(cfg->machine.options, "memory-backend="))
         return sv_field_error(err, "machine", "options",
                               "memory-backend is set by the memory knobs already");
     for (size_t i = 0; i < cfg->n_qmp_sockets; i++) {
@@ -965,32 +1411,17 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
         if (q->no_wait && !q->server)
             return sv_field_error(err, p, "no_wait", "only applies with server");
     }
-    if (cfg->memory.size || cfg->memory.max_mem || cfg->memory.slots || cfg->memory.path) {
-        if (!cfg->memory.size)
-            return sv_field_error(err, "memory", "size", "is required");
-        if ((r = sv_check_size("memory", "size", cfg->memory.size, err)) < 0)
-            return r;
-        if (cfg->memory.max_mem && (r = sv_check_size("memory", "max_mem", cfg->memory.max_mem, err)) < 0)
-            return r;
-        if ((r = sv_check_abs_path("memory", "path", cfg->memory.path, false, err)) < 0)
-            return r;
-        if (cfg->memory.slots && !cfg->memory.max_mem)
-            return sv_field_error(err, "memory", "slots", "needs max_mem");
-    }
-    if ((cfg->knobs.huge_pages || cfg->knobs.file_backed_mem || cfg->knobs.mem_shared ||
-         cfg->knobs.mem_prealloc) && !cfg->memory.size)
+    if ((r = validate_memory(cfg, err)) < 0)
+        return r;
+    if (memory_knobs(&cfg->knobs) && !cfg->memory.size)
         return sv_field_error(err, "knobs", cfg->knobs.huge_pages ? "huge_pages" :
                               cfg->knobs.file_backed_mem ? "file_backed_mem" :
                               cfg->knobs.mem_shared ? "mem_shared" : "mem_prealloc",
                               "needs memory.size");
     if (cfg->knobs.file_backed_mem && !cfg->knobs.huge_pages && !cfg->memory.path)
         return sv_field_error(err, "knobs", "file_backed_mem", "needs memory.path");
-    if (cfg->smp.max_cpus && cfg->smp.max_cpus < cfg->smp.cpus)
-        return sv_field_error(err, "smp", "max_cpus", "%lld is less than cpus (%lld)",
-                              (long long)cfg->smp.max_cpus, (long long)cfg->smp.cpus);
-    if (!cfg->smp.cpus && (cfg->smp.cores || cfg->smp.threads || cfg->smp.sockets || cfg->smp.dies ||
-                           cfg->smp.max_cpus))
-        return sv_field_error(err, "smp", "cpus", "is required with the other smp keys");
+    if ((r = validate_smp(cfg, err)) < 0)
+        return r;
     if (cfg->kernel.initrd_path || cfg->kernel.params || cfg->kernel.path) {
         if ((r = sv_check_abs_path("kernel", "path", cfg->kernel.path, true, err)) < 0 ||
             (r = sv_check_abs_path("kernel", "initrd_path", cfg->kernel.initrd_path, false, err)) < 0)
@@ -1002,15 +1433,8 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
         if ((r = check_rtc_base(cfg->rtc.base, err)) < 0)
             return r;
     }
-    if (cfg->vga) {
-        static const char *const vgas[] = {"none", "std", "cirrus", "vmware", "qxl", "virtio", "ramfb", "bochs"};
-        bool ok = false;
-        for (size_t i = 0; i < SV_ARRAY_SIZE(vgas) && !ok; i++)
-            ok = strcmp(cfg->vga, vgas[i]) == 0;
-        if (!ok)
-            return sv_field_error(err, "", "vga",
-                                  "unknown VGA type (allowed: none, std, cirrus, vmware, qxl, virtio, ramfb, bochs)");
-    }
+    if (cfg->vga && (r = check_vga(cfg, err)) < 0)
+        return r;
     if (cfg->global_param && (r = check_global(cfg->global_param, err)) < 0)
         return r;
     if (cfg->bios && cfg->bios[0] != '/' && (strchr(cfg->bios, '/') || !*cfg->bios))

@@ -1,4 +1,7 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,4 +320,43 @@ void sv_json_free(const sv_jschema *schema, void *ptr)
             break;
         }
     }
+}
+
+int sv_json_parse_config(const char *text, size_t len, json_object **out, sv_error **err)
+{
+    if (len > SV_MAX_CONFIG_BYTES)
+        return sv_error_set(err, EFBIG, "configuration larger than 16 MiB");
+    return sv_json_parse(text, len, out, err);
+}
+
+int sv_json_load_file(const char *path, json_object **out, sv_error **err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return sv_error_errno(err, errno, "opening %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return sv_error_errno(err, errno, "reading %s", path);
+    if (!S_ISREG(st.st_mode))
+        return sv_error_set(err, EINVAL, "%s: not a regular file", path);
+    if ((size_t)st.st_size > SV_MAX_CONFIG_BYTES)
+        return sv_error_set(err, EFBIG, "%s: configuration larger than 16 MiB", path);
+    _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sv_error_errno(err, errno, "reading %s", path);
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    int r = sv_json_parse(buf, got, out, err);
+    if (r < 0)
+        sv_error_prefix(err, "%s", path);
+    return r;
 }

@@ -46,6 +46,13 @@ typedef struct sv_jcustom {
 
 /* Parses JSON text strictly (valid UTF-8, one value, no trailing garbage). */
 int sv_json_parse(const char *text, size_t len, json_object **out, sv_error **err);
+/* Configuration files are at most this large. */
+#define SV_MAX_CONFIG_BYTES (16u << 20)
+/* sv_json_parse() with the configuration size cap (EFBIG past it). */
+int sv_json_parse_config(const char *text, size_t len, json_object **out, sv_error **err);
+/* Reads the regular file `path` (at most SV_MAX_CONFIG_BYTES) and parses it as
+ * JSON; errors name the file. */
+int sv_json_load_file(const char *path, json_object **out, sv_error **err);
 /* Decodes `obj` (must be a JSON object) into `out` (zeroed by the caller). On
  * failure the partly decoded struct is still freed correctly by sv_json_free. */
 int sv_json_decode(const sv_jschema *schema, json_object *obj, void *out, const char *path,

@@ -64,6 +64,13 @@ sleep 0.3
 if [ $rc -eq 130 ] && [ "$started" -ge 1 ] && ! pgrep -f -- "$tag" >/dev/null; then
   ok "ctrl-c: exit 130 and QEMU is gone"
 else ko ctrl-c "exit $rc, QEMU seen running: $started, left: $(pgrep -af -- "$tag" | head -2)"; fi
+# No Debian tooling: the guest builder says so and exits, it does not hang.
+err=$(timeout 20 env PATH=/nonexistent /bin/bash guest/build-guest x86_64 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 1 ] && grep -q "needs a Debian host" <<<"$err"; then ok "non-Debian host: clear error from the guest builder"
+else ko non-debian "exit $rc: $err"; fi
+err=$("$sv" run --arch riscv64 -- true 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -q "riscv64" <<<"$err"; then ok "unknown arch: usage error naming it"
+else ko unknown-arch "exit $rc: $err"; fi
 [ $skip -gt 0 ] && echo "($skip architectures SKIPPED, see above)"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
