@@ -12,6 +12,9 @@
 #include "util/sock.h"
 #include "util/strbuf.h"
 
+/* The smallest size cap: a greeting or a short reply must always fit. */
+#define MIN_MAX_MESSAGE 4096
+
 struct sv_qmp {
     int fd;
     int watch_fd;
@@ -19,13 +22,64 @@ struct sv_qmp {
     size_t len, cap;
     size_t scanned;  /* buf[0..scanned) holds no newline */
     size_t consumed; /* length of the line handed out last, dropped on the next read */
+    size_t max_message;
+    int default_timeout_ms;
     bool eof;
-    bool broken; /* framing lost: every later call fails */
+    bool broken; /* framing lost or peer refused: every later call fails */
     int64_t next_id;
+    char *error_class; /* of the last error reply to a command */
     json_object *greeting;
+    bool have_version;
+    sv_qmp_version version;
     sv_qmp_event_fn on_event;
     void *opaque;
+    sv_qmp_trace_fn trace;
+    void *trace_opaque;
+    /* the event queue: a ring of ev_cap slots, ev_count used from ev_head */
+    sv_qmp_msg *ev;
+    size_t ev_cap, ev_head, ev_count, ev_max;
+    uint64_t ev_dropped;
 };
+
+/* ---- The event table. */
+
+static const char *const event_names[] = {
+    [SV_QMP_EV_UNKNOWN] = "",
+    [SV_QMP_EV_SHUTDOWN] = "SHUTDOWN",
+    [SV_QMP_EV_POWERDOWN] = "POWERDOWN",
+    [SV_QMP_EV_RESET] = "RESET",
+    [SV_QMP_EV_STOP] = "STOP",
+    [SV_QMP_EV_RESUME] = "RESUME",
+    [SV_QMP_EV_SUSPEND] = "SUSPEND",
+    [SV_QMP_EV_WAKEUP] = "WAKEUP",
+    [SV_QMP_EV_GUEST_PANICKED] = "GUEST_PANICKED",
+    [SV_QMP_EV_DEVICE_DELETED] = "DEVICE_DELETED",
+    [SV_QMP_EV_DEVICE_UNPLUG_GUEST_ERROR] = "DEVICE_UNPLUG_GUEST_ERROR",
+    [SV_QMP_EV_ACPI_DEVICE_OST] = "ACPI_DEVICE_OST",
+    [SV_QMP_EV_BALLOON_CHANGE] = "BALLOON_CHANGE",
+    [SV_QMP_EV_MEMORY_DEVICE_SIZE_CHANGE] = "MEMORY_DEVICE_SIZE_CHANGE",
+    [SV_QMP_EV_MIGRATION] = "MIGRATION",
+    [SV_QMP_EV_MIGRATION_PASS] = "MIGRATION_PASS",
+    [SV_QMP_EV_VSERPORT_CHANGE] = "VSERPORT_CHANGE",
+    [SV_QMP_EV_NIC_RX_FILTER_CHANGED] = "NIC_RX_FILTER_CHANGED",
+    [SV_QMP_EV_BLOCK_IO_ERROR] = "BLOCK_IO_ERROR",
+    [SV_QMP_EV_JOB_STATUS_CHANGE] = "JOB_STATUS_CHANGE",
+    [SV_QMP_EV_WATCHDOG] = "WATCHDOG",
+};
+_Static_assert(SV_ARRAY_SIZE(event_names) == SV__QMP_EV_MAX, "event names");
+
+const char *sv_qmp_event_name(sv_qmp_event_id id)
+{
+    return (unsigned)id < SV__QMP_EV_MAX && event_names[id] ? event_names[id] : "";
+}
+
+sv_qmp_event_id sv_qmp_event_lookup(const char *name)
+{
+    for (int i = 1; name && i < SV__QMP_EV_MAX; i++)
+        if (!strcmp(event_names[i], name))
+            return (sv_qmp_event_id)i;
+    return SV_QMP_EV_UNKNOWN;
+}
 
 /* ---- Classification: the one function that decides what a line is. */
 
@@ -37,9 +91,24 @@ static const char *string_member(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
+static int64_t event_timestamp(json_object *o)
+{
+    json_object *ts, *s, *us;
+    if (!json_object_object_get_ex(o, "timestamp", &ts) ||
+        !json_object_object_get_ex(ts, "seconds", &s) ||
+        !json_object_object_get_ex(ts, "microseconds", &us) ||
+        !json_object_is_type(s, json_type_int) || !json_object_is_type(us, json_type_int))
+        return -1;
+    int64_t sec = json_object_get_int64(s), usec = json_object_get_int64(us);
+    if (sec < 0 || usec < 0 || usec >= 1000000 || sec > INT64_MAX / 1000000 - 1)
+        return -1;
+    return sec * 1000000 + usec;
+}
+
 sv_qmp_kind sv_qmp_classify(const char *line, size_t len, sv_qmp_msg *msg)
 {
     memset(msg, 0, sizeof(*msg));
+    msg->timestamp_us = -1;
     if (len > 0 && line[len - 1] == '\r')
         len--;
     json_object *o = NULL;
@@ -68,6 +137,10 @@ sv_qmp_kind sv_qmp_classify(const char *line, size_t len, sv_qmp_msg *msg)
     } else if (!has_ret && !has_error && string_member(o, "event")) {
         msg->kind = SV_QMP_EVENT;
         msg->event = string_member(o, "event");
+        msg->event_id = sv_qmp_event_lookup(msg->event);
+        if (json_object_object_get_ex(o, "data", &v))
+            msg->data = v;
+        msg->timestamp_us = event_timestamp(o);
     } else {
         json_object_put(o);
         return msg->kind = SV_QMP_GARBAGE;
@@ -80,9 +153,17 @@ void sv_qmp_msg_clear(sv_qmp_msg *msg)
 {
     json_object_put(msg->obj);
     memset(msg, 0, sizeof(*msg));
+    msg->timestamp_us = -1;
 }
 
-/* ---- Client. */
+void sv_qmp_msg_move(sv_qmp_msg *dst, sv_qmp_msg *src)
+{
+    *dst = *src;
+    memset(src, 0, sizeof(*src));
+    src->timestamp_us = -1;
+}
+
+/* ---- Client setup. */
 
 sv_qmp *sv_qmp_new(int fd)
 {
@@ -94,7 +175,15 @@ sv_qmp *sv_qmp_new(int fd)
     q->fd = fd;
     q->watch_fd = -1;
     q->next_id = 1;
+    q->max_message = SV_QMP_MAX_MESSAGE;
+    q->default_timeout_ms = SV_QMP_DEFAULT_TIMEOUT_MS;
+    q->ev_max = SV_QMP_EVENT_QUEUE_MAX;
     return q;
+}
+
+static sv_qmp_msg *ev_at(const sv_qmp *q, size_t i)
+{
+    return &q->ev[(q->ev_head + i) % q->ev_cap];
 }
 
 void sv_qmp_free(sv_qmp *q)
@@ -104,7 +193,11 @@ void sv_qmp_free(sv_qmp *q)
     if (q->fd >= 0)
         close(q->fd);
     free(q->buf);
+    free(q->error_class);
     json_object_put(q->greeting);
+    for (size_t i = 0; i < q->ev_count; i++)
+        sv_qmp_msg_clear(ev_at(q, i));
+    free(q->ev);
     free(q);
 }
 
@@ -119,9 +212,50 @@ void sv_qmp_set_event_handler(sv_qmp *q, sv_qmp_event_fn fn, void *opaque)
     q->opaque = opaque;
 }
 
+void sv_qmp_set_trace(sv_qmp *q, sv_qmp_trace_fn fn, void *opaque)
+{
+    q->trace = fn;
+    q->trace_opaque = opaque;
+}
+
+void sv_qmp_set_default_timeout(sv_qmp *q, int ms)
+{
+    q->default_timeout_ms = ms > 0 ? ms : SV_QMP_DEFAULT_TIMEOUT_MS;
+}
+
+void sv_qmp_set_max_message(sv_qmp *q, size_t bytes)
+{
+    q->max_message = bytes < MIN_MAX_MESSAGE ? MIN_MAX_MESSAGE : bytes;
+}
+
+size_t sv_qmp_max_message(const sv_qmp *q)
+{
+    return q->max_message;
+}
+
 json_object *sv_qmp_greeting(const sv_qmp *q)
 {
     return q->greeting;
+}
+
+const char *sv_qmp_error_class(const sv_qmp *q)
+{
+    return q->error_class;
+}
+
+const sv_qmp_version *sv_qmp_qemu_version(const sv_qmp *q)
+{
+    return q->have_version ? &q->version : NULL;
+}
+
+int64_t sv_qmp_deadline(const sv_qmp *q, int64_t deadline)
+{
+    return deadline == SV_QMP_DEADLINE_DEFAULT ? sv_deadline_ms(q->default_timeout_ms) : deadline;
+}
+
+static int64_t resolve(const sv_qmp *q, int64_t deadline)
+{
+    return sv_qmp_deadline(q, deadline);
 }
 
 /* Hands a local error to the caller's (or drops it when the caller has one). */
@@ -133,17 +267,107 @@ static void move_error(sv_error **err, sv_error *e)
         sv_error_free(e);
 }
 
-static int broken(sv_qmp *q, sv_error **err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int broken(sv_qmp *q, sv_error **err, const char *fmt, ...)
+static int broken(sv_qmp *q, sv_error **err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int broken(sv_qmp *q, sv_error **err, int code, const char *fmt, ...)
 {
     q->broken = true;
     va_list ap;
     va_start(ap, fmt);
-    int r = sv_error_setv(err, EPROTO, fmt, ap);
+    int r = sv_error_setv(err, code, fmt, ap);
     va_end(ap);
     return r;
 }
+
+/* ---- The event queue. */
+
+/* Re-lays the ring out in `cap` slots (cap >= ev_count). */
+static int ev_relayout(sv_qmp *q, size_t cap)
+{
+    sv_qmp_msg *n = calloc(cap, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    for (size_t i = 0; i < q->ev_count; i++)
+        n[i] = *ev_at(q, i);
+    free(q->ev);
+    q->ev = n;
+    q->ev_cap = cap;
+    q->ev_head = 0;
+    return 0;
+}
+
+static void ev_drop_oldest(sv_qmp *q)
+{
+    sv_qmp_msg_clear(ev_at(q, 0));
+    q->ev_head = (q->ev_head + 1) % q->ev_cap;
+    q->ev_count--;
+    q->ev_dropped++;
+}
+
+/* Removes entry i, moving it into *out (or clearing it when out is NULL). */
+static void ev_take(sv_qmp *q, size_t i, sv_qmp_msg *out)
+{
+    if (out)
+        sv_qmp_msg_move(out, ev_at(q, i));
+    else
+        sv_qmp_msg_clear(ev_at(q, i));
+    for (size_t k = i; k + 1 < q->ev_count; k++)
+        *ev_at(q, k) = *ev_at(q, k + 1);
+    q->ev_count--;
+    if (q->ev_count == 0)
+        q->ev_head = 0;
+}
+
+/* Queues an event (taking it over), dropping the oldest when full. */
+static void ev_push(sv_qmp *q, sv_qmp_msg *m)
+{
+    if (q->ev_count == q->ev_max)
+        ev_drop_oldest(q);
+    if (q->ev_count == q->ev_cap) {
+        size_t cap = q->ev_cap ? q->ev_cap * 2 : 16;
+        if (cap > q->ev_max)
+            cap = q->ev_max;
+        if (cap <= q->ev_count || ev_relayout(q, cap) < 0) {
+            /* no room and no memory: the event is lost, but counted */
+            sv_qmp_msg_clear(m);
+            q->ev_dropped++;
+            return;
+        }
+    }
+    sv_qmp_msg_move(ev_at(q, q->ev_count), m);
+    q->ev_count++;
+}
+
+size_t sv_qmp_event_count(const sv_qmp *q)
+{
+    return q->ev_count;
+}
+
+uint64_t sv_qmp_events_dropped(const sv_qmp *q)
+{
+    return q->ev_dropped;
+}
+
+void sv_qmp_set_event_queue_max(sv_qmp *q, size_t n)
+{
+    if (n < 1)
+        n = 1;
+    while (q->ev_count > n)
+        ev_drop_oldest(q);
+    q->ev_max = n;
+    if (q->ev_cap > n)
+        ev_relayout(q, n); /* on failure the ring keeps its larger size */
+}
+
+int sv_qmp_pop_event(sv_qmp *q, sv_qmp_msg *out)
+{
+    if (q->ev_count == 0)
+        return 0;
+    ev_take(q, 0, out);
+    return 1;
+}
+
+/* ---- Reading. */
 
 /* Waits until the socket can be read. */
 static int wait_readable(sv_qmp *q, int64_t deadline, sv_error **err)
@@ -174,23 +398,25 @@ static int read_line(sv_qmp *q, int64_t deadline, const char **line, size_t *len
     for (;;) {
         char *nl =
             q->len > q->scanned ? memchr(q->buf + q->scanned, '\n', q->len - q->scanned) : NULL;
-        if (nl) {
+        if (nl && (size_t)(nl - q->buf) <= q->max_message) {
             *line = q->buf;
             *len = (size_t)(nl - q->buf);
             q->consumed = *len + 1;
             return 0;
         }
         q->scanned = q->len;
-        if (q->len > SV_QMP_MAX_MESSAGE)
-            return broken(q, err, "QMP message longer than %d bytes", SV_QMP_MAX_MESSAGE);
+        if (nl || q->len > q->max_message)
+            return broken(q, err, EPROTO, "QMP message longer than %zu bytes", q->max_message);
         if (q->eof)
             return sv_error_set(err, ECONNRESET,
                                 q->len ? "QMP connection closed in the middle of a message"
                                        : "QMP connection closed");
-        if (q->cap - q->len < 4096 && q->cap < SV_QMP_MAX_MESSAGE + 1) {
+        /* room for a full message, its newline and one byte more to see it is too long */
+        size_t want = q->max_message + 2;
+        if (q->cap - q->len < 4096 && q->cap < want) {
             size_t cap = q->cap ? q->cap * 2 : 65536;
-            if (cap > SV_QMP_MAX_MESSAGE + 1)
-                cap = SV_QMP_MAX_MESSAGE + 1;
+            if (cap > want)
+                cap = want;
             char *b = realloc(q->buf, cap);
             if (!b)
                 return sv_error_set(err, ENOMEM, "out of memory");
@@ -229,15 +455,19 @@ int sv_qmp_read_msg(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error **err
 {
     const char *line;
     size_t len;
-    int r = read_line(q, deadline, &line, &len, err);
+    int r = read_line(q, resolve(q, deadline), &line, &len, err);
     if (r < 0)
         return r;
-    sv_qmp_classify(line, len, msg);
+    if (sv_qmp_classify(line, len, msg) != SV_QMP_GARBAGE && q->trace)
+        q->trace(NULL, msg, q->trace_opaque);
     return 0;
 }
 
-/* Reads the next message that is not garbage; garbage breaks the connection. */
-static int read_valid(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error **err)
+/* Reads the next message that is not garbage (garbage breaks the
+ * connection). An event is handed to the handler and queued: *msg then has
+ * kind SV_QMP_EVENT and no object, and the event is the queue's newest
+ * entry (the queue drops its oldest first, so the newest always stays). */
+static int next_message(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error **err)
 {
     const char *line;
     size_t len;
@@ -246,17 +476,61 @@ static int read_valid(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error **e
         return r;
     if (sv_qmp_classify(line, len, msg) == SV_QMP_GARBAGE) {
         _cleanup_free_ char *bad = excerpt(line, len);
-        return broken(q, err, "QMP sent an invalid message: %s", bad ? bad : "?");
+        return broken(q, err, EPROTO, "QMP sent an invalid message: %s", bad ? bad : "?");
+    }
+    if (q->trace)
+        q->trace(NULL, msg, q->trace_opaque);
+    if (msg->kind == SV_QMP_EVENT) {
+        if (q->on_event)
+            q->on_event(msg, q->opaque);
+        ev_push(q, msg);
+        msg->kind = SV_QMP_EVENT;
     }
     return 0;
 }
 
-int sv_qmp_handshake(sv_qmp *q, int64_t deadline, sv_error **err)
+/* ---- Handshake. */
+
+static bool int_member(json_object *o, const char *key, int *out)
 {
-    if (!q->greeting) {
-        sv_qmp_msg m;
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+        return false;
+    int64_t n = json_object_get_int64(v);
+    if (n < 0 || n > INT32_MAX)
+        return false;
+    *out = (int)n;
+    return true;
+}
+
+/* Takes the version out of the greeting's "QMP" object. */
+static int parse_version(sv_qmp *q, json_object *qmp, sv_error **err)
+{
+    json_object *version = NULL, *qemu = NULL;
+    sv_qmp_version v = {0};
+    if (!json_object_object_get_ex(qmp, "version", &version) ||
+        !json_object_object_get_ex(version, "qemu", &qemu) ||
+        !json_object_is_type(qemu, json_type_object) || !int_member(qemu, "major", &v.major) ||
+        !int_member(qemu, "minor", &v.minor) || !int_member(qemu, "micro", &v.micro))
+        return broken(q, err, EPROTO,
+                      "the QMP greeting has no valid version (QMP.version.qemu.major/minor/micro)");
+    const char *package = string_member(version, "package");
+    v.package = package ? package : "";
+    q->version = v;
+    q->have_version = true;
+    if (v.major < SV_QMP_MIN_QEMU_MAJOR ||
+        (v.major == SV_QMP_MIN_QEMU_MAJOR && v.minor < SV_QMP_MIN_QEMU_MINOR))
+        return broken(q, err, ENOTSUP, "QEMU %d.%d.%d is too old: sandvm needs QEMU %d.%d or later",
+                      v.major, v.minor, v.micro, SV_QMP_MIN_QEMU_MAJOR, SV_QMP_MIN_QEMU_MINOR);
+    return 0;
+}
+
+static int read_greeting(sv_qmp *q, int64_t deadline, sv_error **err)
+{
+    for (;;) {
+        _cleanup_qmp_msg_ sv_qmp_msg m = {0};
         sv_error *e = NULL;
-        int r = read_valid(q, deadline, &m, &e);
+        int r = next_message(q, deadline, &m, &e);
         if (r == -ETIMEDOUT) {
             sv_error_free(e);
             return sv_error_set(err, ETIMEDOUT, "timed out waiting for the QMP greeting");
@@ -266,31 +540,208 @@ int sv_qmp_handshake(sv_qmp *q, int64_t deadline, sv_error **err)
             move_error(err, e);
             return r;
         }
-        if (m.kind != SV_QMP_GREETING) {
-            sv_qmp_msg_clear(&m);
-            return broken(q, err, "QMP sent a message before its greeting");
-        }
+        if (m.kind == SV_QMP_EVENT)
+            continue;
+        if (m.kind != SV_QMP_GREETING)
+            return broken(q, err, EPROTO, "QMP sent a message before its greeting");
         json_object *v = NULL;
         json_object_object_get_ex(m.obj, "QMP", &v);
         q->greeting = json_object_get(v);
-        sv_qmp_msg_clear(&m);
+        return parse_version(q, q->greeting, err);
+    }
+}
+
+int sv_qmp_handshake(sv_qmp *q, int64_t deadline, sv_error **err)
+{
+    deadline = resolve(q, deadline);
+    if (!q->greeting) {
+        int r = read_greeting(q, deadline, err);
+        if (r < 0)
+            return r;
     }
     return sv_qmp_execute(q, "qmp_capabilities", NULL, deadline, NULL, err);
 }
+
+/* ---- Arguments: every string valid UTF-8 without NUL. */
+
+/* Strict UTF-8 (RFC 3629). Returns the offset of the first bad byte, or len. */
+static size_t utf8_bad_offset(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return i;
+        }
+        if (i + n >= len)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* What is wrong with a string as QMP text, or NULL. */
+static const char *string_problem(const char *s, size_t len, size_t *at)
+{
+    const char *nul = memchr(s, '\0', len);
+    size_t bad = utf8_bad_offset((const unsigned char *)s, nul ? (size_t)(nul - s) : len);
+    if (bad < (nul ? (size_t)(nul - s) : len)) {
+        *at = bad;
+        return "invalid UTF-8";
+    }
+    if (nul) {
+        *at = (size_t)(nul - s);
+        return "NUL byte";
+    }
+    return NULL;
+}
+
+/* Appends a key to an argument path, printable whatever it holds. */
+static void path_key(sv_strbuf *sb, const char *key)
+{
+    if (sb->len)
+        sv_strbuf_append_c(sb, '.');
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if (*p >= 0x20 && *p < 0x7f)
+            sv_strbuf_append_c(sb, (char)*p);
+        else
+            sv_strbuf_appendf(sb, "\\x%02x", *p);
+    }
+}
+
+static int check_strings(json_object *v, sv_strbuf *path, sv_error **err)
+{
+    size_t at = 0;
+    const char *why;
+    size_t mark = path->len;
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        why = string_problem(json_object_get_string(v), (size_t)json_object_get_string_len(v), &at);
+        if (why)
+            return sv_error_set(err, EINVAL, "argument %s: %s at byte %zu",
+                                path->len ? path->s : "(top)", why, at);
+        return 0;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            path_key(path, key);
+            if (path->oom)
+                return sv_error_set(err, ENOMEM, "out of memory");
+            why = string_problem(key, strlen(key), &at);
+            if (why)
+                return sv_error_set(err, EINVAL, "argument %s: key: %s at byte %zu", path->s, why,
+                                    at);
+            int r = check_strings(val, path, err);
+            if (r < 0)
+                return r;
+            path->len = mark;
+            if (path->s)
+                path->s[mark] = '\0';
+        }
+        return 0;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            sv_strbuf_appendf(path, "[%zu]", i);
+            if (path->oom)
+                return sv_error_set(err, ENOMEM, "out of memory");
+            int r = check_strings(json_object_array_get_idx(v, i), path, err);
+            if (r < 0)
+                return r;
+            path->len = mark;
+            if (path->s)
+                path->s[mark] = '\0';
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- Commands. */
 
 static bool id_matches(json_object *id, int64_t want)
 {
     return id && json_object_is_type(id, json_type_int) && json_object_get_int64(id) == want;
 }
 
+/* Sends `len` bytes with `fd` attached to the first of them. */
+static int send_with_fd(int sock, const char *buf, size_t len, int fd, int64_t deadline,
+                        sv_error **err)
+{
+    for (;;) {
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        union {
+            char b[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        ssize_t n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+            return (size_t)n == len
+                       ? 0
+                       : sv_sock_send_all(sock, buf + n, len - (size_t)n, deadline, err);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return sv_error_errno(err, errno, "sending");
+        struct pollfd pf = {.fd = sock, .events = POLLOUT};
+        int r = sv_poll_deadline(&pf, 1, deadline, err);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return sv_error_set(err, ETIMEDOUT, "timed out sending");
+    }
+}
+
 /* Sends `cmd` (an object with "execute"), to which it adds an "id", and waits
  * for the reply with that id. */
-static int transact(sv_qmp *q, json_object *cmd, const char *name, int64_t deadline,
+static int transact(sv_qmp *q, json_object *cmd, const char *name, int fd, int64_t deadline,
                     json_object **ret, sv_error **err)
 {
+    deadline = resolve(q, deadline);
+    free(q->error_class);
+    q->error_class = NULL;
     if (q->broken)
         return sv_error_set(
             err, EPROTO, "qmp %s: QMP connection unusable after an earlier protocol error", name);
+    json_object *args = NULL;
+    if (json_object_object_get_ex(cmd, "arguments", &args)) {
+        sv_strbuf path = SV_STRBUF_INIT;
+        sv_error *e = NULL;
+        int r = check_strings(args, &path, &e);
+        sv_strbuf_free(&path);
+        if (r < 0) {
+            r = sv_error_prefix(&e, "qmp %s", name);
+            move_error(err, e);
+            return r;
+        }
+    }
     int64_t id = q->next_id++;
     if (json_object_object_add(cmd, "id", json_object_new_int64(id)) < 0)
         return sv_error_set(err, ENOMEM, "out of memory");
@@ -298,9 +749,12 @@ static int transact(sv_qmp *q, json_object *cmd, const char *name, int64_t deadl
     _cleanup_free_ char *line = NULL;
     if (!text || asprintf(&line, "%s\n", text) < 0)
         return sv_error_set(err, ENOMEM, "out of memory");
+    if (q->trace)
+        q->trace(cmd, NULL, q->trace_opaque);
 
     sv_error *e = NULL;
-    int r = sv_sock_send_all(q->fd, line, strlen(line), deadline, &e);
+    int r = fd >= 0 ? send_with_fd(q->fd, line, strlen(line), fd, deadline, &e)
+                    : sv_sock_send_all(q->fd, line, strlen(line), deadline, &e);
     if (r < 0) {
         /* part of the line may be out: the next command would be garbage */
         q->broken = true;
@@ -310,28 +764,25 @@ static int transact(sv_qmp *q, json_object *cmd, const char *name, int64_t deadl
         }
     }
     while (r == 0) {
-        sv_qmp_msg m;
-        r = read_valid(q, deadline, &m, &e);
+        _cleanup_qmp_msg_ sv_qmp_msg m = {0};
+        r = next_message(q, deadline, &m, &e);
         if (r < 0)
             break;
-        if (m.kind == SV_QMP_EVENT) {
-            if (q->on_event)
-                q->on_event(&m, q->opaque);
-        } else if (m.kind == SV_QMP_GREETING) {
-            r = broken(q, &e, "QMP sent a second greeting");
-        } else if (id_matches(m.id, id) || (!m.id && m.error_class)) {
+        if (m.kind == SV_QMP_GREETING) {
+            r = broken(q, &e, EPROTO, "QMP sent a second greeting");
+        } else if (m.kind == SV_QMP_REPLY && (id_matches(m.id, id) || (!m.id && m.error_class))) {
             /* An error without id answers a line QEMU could not even parse:
              * only ever ours, since we send one command at a time. */
             if (m.error_class) {
-                r = sv_error_set(err, EIO, "qmp %s: %s: %s", name, m.error_class, m.error_desc);
-            } else if (ret) {
-                *ret = json_object_get(m.ret);
+                q->error_class = strdup(m.error_class);
+                return sv_error_set(err, EIO, "qmp %s: %s: %s", name, m.error_class, m.error_desc);
             }
-            sv_qmp_msg_clear(&m);
-            return r;
+            if (ret)
+                *ret = json_object_get(m.ret);
+            return 0;
         }
-        /* else a reply to an earlier command that timed out: skip it */
-        sv_qmp_msg_clear(&m);
+        /* else an event (queued) or a reply to an earlier command that timed
+         * out, or one without id: skip it */
     }
     if (r == -ETIMEDOUT) {
         sv_error_free(e);
@@ -342,20 +793,91 @@ static int transact(sv_qmp *q, json_object *cmd, const char *name, int64_t deadl
     return r;
 }
 
-int sv_qmp_execute(sv_qmp *q, const char *command, json_object *arguments, int64_t deadline,
-                   json_object **ret, sv_error **err)
+int sv_qmp_execute_fd(sv_qmp *q, const char *command, json_object *arguments, int fd,
+                      int64_t deadline, json_object **ret, sv_error **err)
 {
+    if (arguments && !json_object_is_type(arguments, json_type_object))
+        return sv_error_set(err, EINVAL, "qmp %s: arguments must be an object", command);
     _cleanup_json_ json_object *cmd = json_object_new_object();
     if (!cmd || json_object_object_add(cmd, "execute", json_object_new_string(command)) < 0 ||
         (arguments && json_object_object_add(cmd, "arguments", json_object_get(arguments)) < 0))
         return sv_error_set(err, ENOMEM, "out of memory");
-    return transact(q, cmd, command, deadline, ret, err);
+    return transact(q, cmd, command, fd, deadline, ret, err);
+}
+
+int sv_qmp_execute(sv_qmp *q, const char *command, json_object *arguments, int64_t deadline,
+                   json_object **ret, sv_error **err)
+{
+    return sv_qmp_execute_fd(q, command, arguments, -1, deadline, ret, err);
+}
+
+static int hex4(const char *s, size_t left, unsigned *out)
+{
+    if (left < 4)
+        return 0;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* json-c turns an escaped lone surrogate into U+FFFD: refuse it rather than
+ * send something other than what was written. */
+static int check_surrogates(const char *s, size_t len, sv_error **err)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = s[i] == '"';
+            continue;
+        }
+        if (s[i] == '"') {
+            in_string = false;
+            continue;
+        }
+        if (s[i] != '\\' || i + 1 >= len)
+            continue;
+        unsigned u, lo;
+        if (s[i + 1] != 'u' || !hex4(s + i + 2, len - i - 2, &u)) {
+            i++; /* an escaped character, e.g. \" */
+            continue;
+        }
+        size_t at = i;
+        i += 5;
+        if (u >= 0xdc00 && u <= 0xdfff)
+            return sv_error_set(err, EINVAL, "invalid JSON at byte %zu: lone surrogate \\u%04X", at,
+                                u);
+        if (u < 0xd800 || u > 0xdbff)
+            continue;
+        if (i + 2 < len && s[i + 1] == '\\' && s[i + 2] == 'u' &&
+            hex4(s + i + 3, len - i - 3, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
+            i += 6;
+            continue;
+        }
+        return sv_error_set(err, EINVAL, "invalid JSON at byte %zu: lone surrogate \\u%04X", at, u);
+    }
+    return 0;
 }
 
 int sv_qmp_parse_command(const char *command_json, json_object **out, sv_error **err)
 {
     _cleanup_json_ json_object *cmd = NULL;
-    int r = sv_json_parse(command_json, strlen(command_json), &cmd, err);
+    size_t len = strlen(command_json);
+    int r = sv_json_parse(command_json, len, &cmd, err);
+    if (r < 0)
+        return r;
+    r = check_surrogates(command_json, len, err);
     if (r < 0)
         return r;
     if (!json_object_is_type(cmd, json_type_object))
@@ -364,6 +886,10 @@ int sv_qmp_parse_command(const char *command_json, json_object **out, sv_error *
         return sv_error_set(err, EINVAL, "\"execute\": expected a string");
     if (json_object_object_get_ex(cmd, "id", NULL))
         return sv_error_set(err, EINVAL, "\"id\": must not be given (sandvm adds its own)");
+    json_object *args;
+    if (json_object_object_get_ex(cmd, "arguments", &args) &&
+        !json_object_is_type(args, json_type_object))
+        return sv_error_set(err, EINVAL, "\"arguments\": expected an object");
     if (out)
         *out = TAKE_PTR(cmd);
     return 0;
@@ -380,7 +906,7 @@ int sv_qmp_execute_text(sv_qmp *q, const char *command_json, int64_t deadline, c
     if (!name)
         return sv_error_set(err, ENOMEM, "out of memory");
     _cleanup_json_ json_object *ret = NULL;
-    r = transact(q, cmd, name, deadline, &ret, err);
+    r = transact(q, cmd, name, -1, deadline, &ret, err);
     if (r < 0)
         return r;
     if (ret_json) {
@@ -390,4 +916,73 @@ int sv_qmp_execute_text(sv_qmp *q, const char *command_json, int64_t deadline, c
             return sv_error_set(err, ENOMEM, "out of memory");
     }
     return 0;
+}
+
+/* ---- Waiting for events and for the end. */
+
+static bool event_matches(const sv_qmp_msg *m, const char *name, const char *key, const char *value)
+{
+    if (name && strcmp(m->event, name) != 0)
+        return false;
+    if (!key)
+        return true;
+    const char *v = m->data ? string_member(m->data, key) : NULL;
+    return v && value && !strcmp(v, value);
+}
+
+int sv_qmp_wait_event(sv_qmp *q, const char *name, const char *data_key, const char *data_value,
+                      int64_t deadline, sv_qmp_msg *out, sv_error **err)
+{
+    deadline = resolve(q, deadline);
+    for (size_t i = 0; i < q->ev_count; i++) {
+        if (event_matches(ev_at(q, i), name, data_key, data_value)) {
+            ev_take(q, i, out);
+            return 0;
+        }
+    }
+    for (;;) {
+        _cleanup_qmp_msg_ sv_qmp_msg m = {0};
+        sv_error *e = NULL;
+        int r = next_message(q, deadline, &m, &e);
+        if (r == 0 && m.kind == SV_QMP_GREETING)
+            r = broken(q, &e, EPROTO, "QMP sent a second greeting");
+        if (r == -ETIMEDOUT) {
+            sv_error_free(e);
+            return sv_error_set(err, ETIMEDOUT, "timed out waiting for event %s",
+                                name ? name : "(any)");
+        }
+        if (r < 0) {
+            r = sv_error_prefix(&e, "waiting for event %s", name ? name : "(any)");
+            move_error(err, e);
+            return r;
+        }
+        if (m.kind == SV_QMP_EVENT && q->ev_count > 0 &&
+            event_matches(ev_at(q, q->ev_count - 1), name, data_key, data_value)) {
+            ev_take(q, q->ev_count - 1, out);
+            return 0;
+        }
+    }
+}
+
+int sv_qmp_wait_closed(sv_qmp *q, int64_t deadline, sv_error **err)
+{
+    deadline = resolve(q, deadline);
+    for (;;) {
+        _cleanup_qmp_msg_ sv_qmp_msg m = {0};
+        sv_error *e = NULL;
+        int r = next_message(q, deadline, &m, &e);
+        if (r == 0)
+            continue;
+        if (r == -ECONNRESET || r == -ECHILD) {
+            sv_error_free(e);
+            return 0;
+        }
+        if (r == -ETIMEDOUT) {
+            sv_error_free(e);
+            return sv_error_set(err, ETIMEDOUT, "timed out waiting for QMP to close");
+        }
+        r = sv_error_prefix(&e, "waiting for QMP to close");
+        move_error(err, e);
+        return r;
+    }
 }
