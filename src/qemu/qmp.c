@@ -564,45 +564,12 @@ int sv_qmp_handshake(sv_qmp *q, int64_t deadline, sv_error **err)
 
 /* ---- Arguments: every string valid UTF-8 without NUL. */
 
-/* Strict UTF-8 (RFC 3629). Returns the offset of the first bad byte, or len. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (i + n >= len)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
-}
 
 /* What is wrong with a string as QMP text, or NULL. */
 static const char *string_problem(const char *s, size_t len, size_t *at)
 {
     const char *nul = memchr(s, '\0', len);
-    size_t bad = utf8_bad_offset((const unsigned char *)s, nul ? (size_t)(nul - s) : len);
+    size_t bad = sv_utf8_bad_offset((const unsigned char *)s, nul ? (size_t)(nul - s) : len);
     if (bad < (nul ? (size_t)(nul - s) : len)) {
         *at = bad;
         return "invalid UTF-8";

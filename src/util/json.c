@@ -38,7 +38,7 @@ const char *sv_json_to_string(json_object *obj)
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
  * Returns the offset of the first bad byte, or len. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len)
+size_t sv_utf8_bad_offset(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -75,7 +75,7 @@ int sv_json_parse(const char *text, size_t len, json_object **out, sv_error **er
 {
     if (len > INT32_MAX)
         return sv_error_set(err, EFBIG, "JSON text too large");
-    size_t bad = utf8_bad_offset((const unsigned char *)text, len);
+    size_t bad = sv_utf8_bad_offset((const unsigned char *)text, len);
     if (bad < len)
         return sv_error_set(err, EINVAL, "invalid JSON at byte %zu: invalid UTF-8", bad);
     json_tokener *tok = json_tokener_new_ex(64);

@@ -44,6 +44,10 @@ typedef struct sv_jcustom {
     void (*free)(void *field);
 } sv_jcustom;
 
+/* Strict UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF): the offset of the first bad byte, or len when all is valid. */
+size_t sv_utf8_bad_offset(const unsigned char *s, size_t len);
+
 /* Parses JSON text strictly (valid UTF-8, one value, no trailing garbage). */
 int sv_json_parse(const char *text, size_t len, json_object **out, sv_error **err);
 /* Configuration files are at most this large. */
