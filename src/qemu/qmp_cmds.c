@@ -602,6 +602,36 @@ int sv_qmp_qom_set(sv_qmp *q, const char *path, const char *property, json_objec
 
 /* ---- CPUs and memory. */
 
+/* A query whose reply is an array of objects: parses each element into a
+ * newly allocated array of `size`-byte structs with `elem`, freeing them all
+ * with `free_all` on the first bad element. */
+typedef int (*elem_fn)(const rctx *c, json_object *e, void *out);
+static int query_list(sv_qmp *q, const char *cmd, int64_t deadline, size_t size, elem_fn elem,
+                      void (*free_all)(void *v, size_t n), void **out, size_t *n, sv_error **err)
+{
+    _cleanup_json_ json_object *ret = NULL;
+    int r = query_array(q, cmd, deadline, &ret, err);
+    if (r < 0)
+        return r;
+    size_t len = json_object_array_length(ret);
+    char *v = len ? calloc(len, size) : NULL;
+    if (len && !v)
+        return oom(err);
+    for (size_t i = 0; i < len && r == 0; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "[%zu]", i);
+        rctx c = {cmd, where, err};
+        r = elem(&c, json_object_array_get_idx(ret, i), v + i * size);
+    }
+    if (r < 0) {
+        free_all(v, len);
+        return r;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 void sv_qmp_hotpluggable_cpus_free(sv_qmp_hotpluggable_cpu *cpus, size_t n)
 {
     for (size_t i = 0; cpus && i < n; i++) {
@@ -611,37 +641,28 @@ void sv_qmp_hotpluggable_cpus_free(sv_qmp_hotpluggable_cpu *cpus, size_t n)
     free(cpus);
 }
 
+static int hotpluggable_cpu(const rctx *c, json_object *e, void *out)
+{
+    sv_qmp_hotpluggable_cpu *cpu = out;
+    int r;
+    if ((r = expect_type(c, e, json_type_object, "expected an object")) < 0 ||
+        (r = r_str(c, e, "type", true, false, &cpu->type)) < 0 ||
+        (r = r_int(c, e, "vcpus-count", true, 0, &cpu->vcpus_count)) < 0 ||
+        (r = r_str(c, e, "qom-path", false, false, &cpu->qom_path)) < 0)
+        return r;
+    return cpu_props(c, e, &cpu->props);
+}
+
+static void hotpluggable_cpus_free(void *v, size_t n)
+{
+    sv_qmp_hotpluggable_cpus_free(v, n);
+}
+
 int sv_qmp_query_hotpluggable_cpus(sv_qmp *q, int64_t deadline, sv_qmp_hotpluggable_cpu **out,
                                    size_t *n, sv_error **err)
 {
-    static const char cmd[] = "query-hotpluggable-cpus";
-    _cleanup_json_ json_object *ret = NULL;
-    int r = query_array(q, cmd, deadline, &ret, err);
-    if (r < 0)
-        return r;
-    size_t len = json_object_array_length(ret);
-    sv_qmp_hotpluggable_cpu *v = len ? calloc(len, sizeof(*v)) : NULL;
-    if (len && !v)
-        return oom(err);
-    for (size_t i = 0; i < len && r == 0; i++) {
-        json_object *e = json_object_array_get_idx(ret, i);
-        char where[32];
-        snprintf(where, sizeof(where), "[%zu]", i);
-        rctx c = {cmd, where, err};
-        if ((r = expect_type(&c, e, json_type_object, "expected an object")) < 0 ||
-            (r = r_str(&c, e, "type", true, false, &v[i].type)) < 0 ||
-            (r = r_int(&c, e, "vcpus-count", true, 0, &v[i].vcpus_count)) < 0 ||
-            (r = r_str(&c, e, "qom-path", false, false, &v[i].qom_path)) < 0)
-            break;
-        r = cpu_props(&c, e, &v[i].props);
-    }
-    if (r < 0) {
-        sv_qmp_hotpluggable_cpus_free(v, len);
-        return r;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return query_list(q, "query-hotpluggable-cpus", deadline, sizeof(**out), hotpluggable_cpu,
+                      hotpluggable_cpus_free, (void **)out, n, err);
 }
 
 void sv_qmp_cpu_infos_free(sv_qmp_cpu_info *cpus, size_t n)
@@ -653,38 +674,29 @@ void sv_qmp_cpu_infos_free(sv_qmp_cpu_info *cpus, size_t n)
     free(cpus);
 }
 
+static int cpu_info(const rctx *c, json_object *e, void *out)
+{
+    sv_qmp_cpu_info *cpu = out;
+    int r;
+    if ((r = expect_type(c, e, json_type_object, "expected an object")) < 0 ||
+        (r = r_int(c, e, "cpu-index", true, 0, &cpu->cpu_index)) < 0 ||
+        (r = r_str(c, e, "qom-path", true, false, &cpu->qom_path)) < 0 ||
+        (r = r_int(c, e, "thread-id", true, 0, &cpu->thread_id)) < 0 ||
+        (r = r_str(c, e, "target", true, false, &cpu->target)) < 0)
+        return r;
+    return cpu_props(c, e, &cpu->props);
+}
+
+static void cpu_infos_free(void *v, size_t n)
+{
+    sv_qmp_cpu_infos_free(v, n);
+}
+
 int sv_qmp_query_cpus_fast(sv_qmp *q, int64_t deadline, sv_qmp_cpu_info **out, size_t *n,
                            sv_error **err)
 {
-    static const char cmd[] = "query-cpus-fast";
-    _cleanup_json_ json_object *ret = NULL;
-    int r = query_array(q, cmd, deadline, &ret, err);
-    if (r < 0)
-        return r;
-    size_t len = json_object_array_length(ret);
-    sv_qmp_cpu_info *v = len ? calloc(len, sizeof(*v)) : NULL;
-    if (len && !v)
-        return oom(err);
-    for (size_t i = 0; i < len && r == 0; i++) {
-        json_object *e = json_object_array_get_idx(ret, i);
-        char where[32];
-        snprintf(where, sizeof(where), "[%zu]", i);
-        rctx c = {cmd, where, err};
-        if ((r = expect_type(&c, e, json_type_object, "expected an object")) < 0 ||
-            (r = r_int(&c, e, "cpu-index", true, 0, &v[i].cpu_index)) < 0 ||
-            (r = r_str(&c, e, "qom-path", true, false, &v[i].qom_path)) < 0 ||
-            (r = r_int(&c, e, "thread-id", true, 0, &v[i].thread_id)) < 0 ||
-            (r = r_str(&c, e, "target", true, false, &v[i].target)) < 0)
-            break;
-        r = cpu_props(&c, e, &v[i].props);
-    }
-    if (r < 0) {
-        sv_qmp_cpu_infos_free(v, len);
-        return r;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return query_list(q, "query-cpus-fast", deadline, sizeof(**out), cpu_info, cpu_infos_free,
+                      (void **)out, n, err);
 }
 
 void sv_qmp_memory_devices_free(sv_qmp_memory_device *devs, size_t n)
@@ -697,8 +709,9 @@ void sv_qmp_memory_devices_free(sv_qmp_memory_device *devs, size_t n)
     free(devs);
 }
 
-static int memory_device(const rctx *c, json_object *e, sv_qmp_memory_device *d)
+static int memory_device(const rctx *c, json_object *e, void *out)
 {
+    sv_qmp_memory_device *d = out;
     int r;
     if ((r = expect_type(c, e, json_type_object, "expected an object")) < 0 ||
         (r = r_str(c, e, "type", true, false, &d->type)) < 0)
@@ -724,31 +737,16 @@ static int memory_device(const rctx *c, json_object *e, sv_qmp_memory_device *d)
     return 0;
 }
 
+static void memory_devices_free(void *v, size_t n)
+{
+    sv_qmp_memory_devices_free(v, n);
+}
+
 int sv_qmp_query_memory_devices(sv_qmp *q, int64_t deadline, sv_qmp_memory_device **out, size_t *n,
                                 sv_error **err)
 {
-    static const char cmd[] = "query-memory-devices";
-    _cleanup_json_ json_object *ret = NULL;
-    int r = query_array(q, cmd, deadline, &ret, err);
-    if (r < 0)
-        return r;
-    size_t len = json_object_array_length(ret);
-    sv_qmp_memory_device *v = len ? calloc(len, sizeof(*v)) : NULL;
-    if (len && !v)
-        return oom(err);
-    for (size_t i = 0; i < len && r == 0; i++) {
-        char where[32];
-        snprintf(where, sizeof(where), "[%zu]", i);
-        rctx c = {cmd, where, err};
-        r = memory_device(&c, json_object_array_get_idx(ret, i), &v[i]);
-    }
-    if (r < 0) {
-        sv_qmp_memory_devices_free(v, len);
-        return r;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return query_list(q, "query-memory-devices", deadline, sizeof(**out), memory_device,
+                      memory_devices_free, (void **)out, n, err);
 }
 
 int sv_qmp_balloon(sv_qmp *q, uint64_t bytes, int64_t deadline, sv_error **err)

@@ -134,14 +134,12 @@ static int amd64_append_protection(sv_arch_ctx *c, sv_error **err)
 {
     if (c->protection != SV_PROT_SEV)
         return 0;
-    sv_qdev *d = sv_arch_add_device(c, SV_QDEV_OBJECT);
-    if (!d)
-        return sv_error_set(err, ENOMEM, "out of memory");
-    sv_qdev_object *o = &d->u.object;
-    o->object_type = SV_OBJ_SEV_GUEST;
+    sv_qdev_object *o = sv_arch_add_protection_object(c, SV_OBJ_SEV_GUEST, "sev", err);
+    if (!o)
+        return -ENOMEM;
     o->cbitpos = c->host->sev_cbitpos;
     o->reduced_phys_bits = 1;
-    if (!(o->id = sv_arch_strdup("sev")) || !(o->file = sv_arch_strdup(c->vm->firmware)))
+    if (!(o->file = sv_arch_strdup(c->vm->firmware)))
         return sv_error_set(err, ENOMEM, "out of memory");
     return 0;
 }

@@ -215,6 +215,10 @@ int sv_arch_key_error(sv_error **err, const char *key, const char *fmt, ...)
 sv_qdev *sv_arch_add_device(sv_arch_ctx *c, int type);
 /* strdup() that copies NULL as NULL. */
 char *sv_arch_strdup(const char *s);
+/* Adds the confidential-guest object (sev-guest, s390-pv-guest, pef-guest, …)
+ * with `id`; returns it for type-specific settings, or NULL with *err set. */
+sv_qdev_object *sv_arch_add_protection_object(sv_arch_ctx *c, int object_type, const char *id,
+                                              sv_error **err);
 /* Fills the transport fields of a virtio device: the next devno on CCW,
  * disable-modern on PCI when nested. Fails when the CCW bridge is full. */
 int sv_arch_virtio(sv_arch_ctx *c, sv_qvirtio *v, sv_error **err);

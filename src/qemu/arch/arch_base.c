@@ -668,6 +668,18 @@ int sv_arch_base_append_vhost_user(sv_arch_ctx *c, const sv_arch_vhost_user *v, 
     return sv_arch_virtio(c, &vu->v, err);
 }
 
+sv_qdev_object *sv_arch_add_protection_object(sv_arch_ctx *c, int object_type, const char *id,
+                                              sv_error **err)
+{
+    sv_qdev *d = sv_arch_add_device(c, SV_QDEV_OBJECT);
+    if (!d || !(d->u.object.id = sv_arch_strdup(id))) {
+        oom(err);
+        return NULL;
+    }
+    d->u.object.object_type = object_type;
+    return &d->u.object;
+}
+
 int sv_arch_base_append_vfio(sv_arch_ctx *c, const sv_arch_vfio *v, sv_error **err)
 {
     sv_qdev *d = sv_arch_add_device(c, SV_QDEV_VFIO);

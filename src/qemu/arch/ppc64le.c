@@ -99,13 +99,7 @@ static int ppc64le_append_protection(sv_arch_ctx *c, sv_error **err)
         return 0;
     /* Kata also adds spapr-tpm-proxy (host /dev/tpmrm0 for the ultravisor);
      * the QEMU configuration has no such device, so it is left out. */
-    sv_qdev *d = sv_arch_add_device(c, SV_QDEV_OBJECT);
-    if (!d)
-        return sv_error_set(err, ENOMEM, "out of memory");
-    d->u.object.object_type = SV_OBJ_PEF_GUEST;
-    if (!(d->u.object.id = sv_arch_strdup("pef0")))
-        return sv_error_set(err, ENOMEM, "out of memory");
-    return 0;
+    return sv_arch_add_protection_object(c, SV_OBJ_PEF_GUEST, "pef0", err) ? 0 : -ENOMEM;
 }
 
 const sv_qemu_arch_ops sv_qemu_arch_ppc64le = {

@@ -118,13 +118,7 @@ static int s390x_append_protection(sv_arch_ctx *c, sv_error **err)
 {
     if (c->protection != SV_PROT_SE)
         return 0;
-    sv_qdev *d = sv_arch_add_device(c, SV_QDEV_OBJECT);
-    if (!d)
-        return sv_error_set(err, ENOMEM, "out of memory");
-    d->u.object.object_type = SV_OBJ_S390_PV_GUEST;
-    if (!(d->u.object.id = sv_arch_strdup("pv0")))
-        return sv_error_set(err, ENOMEM, "out of memory");
-    return 0;
+    return sv_arch_add_protection_object(c, SV_OBJ_S390_PV_GUEST, "pv0", err) ? 0 : -ENOMEM;
 }
 
 const sv_qemu_arch_ops sv_qemu_arch_s390x = {
