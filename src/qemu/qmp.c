@@ -763,6 +763,23 @@ static int transact(sv_qmp *q, json_object *cmd, const char *name, int fd, int64
 int sv_qmp_execute_fd(sv_qmp *q, const char *command, json_object *arguments, int fd,
                       int64_t deadline, json_object **ret, sv_error **err)
 {
+    /* QMP command names are ASCII identifiers ("query-status", "x-foo",
+     * "__com.redhat_x"); anything else is refused before it is sent. */
+    size_t clen = command ? strlen(command) : 0;
+    bool name_ok = clen > 0 && clen <= 128;
+    for (size_t i = 0; name_ok && i < clen; i++) {
+        unsigned char ch = (unsigned char)command[i];
+        name_ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '-' || ch == '_' || ch == '.';
+    }
+    if (!name_ok) {
+        sv_strbuf shown = SV_STRBUF_INIT;
+        path_key(&shown, command ? command : "");
+        int r = sv_error_set(err, EINVAL, "invalid QMP command name \"%s\": expected 1-128 of [A-Za-z0-9_.-]",
+                             shown.s ? shown.s : "");
+        sv_strbuf_free(&shown);
+        return r;
+    }
     if (arguments && !json_object_is_type(arguments, json_type_object))
         return sv_error_set(err, EINVAL, "qmp %s: arguments must be an object", command);
     _cleanup_json_ json_object *cmd = json_object_new_object();
