@@ -7,28 +7,54 @@
 #include "cli/cli.h"
 
 static const sv_verb verbs[] = {
-    {"run", "boot a VM, run a command in it, exit with its status", sv_cmd_run},
-    {"qemu-argv", "print (and optionally check with QEMU) the argv of a QEMU config", sv_cmd_qemu_argv},
+    {"create", "create a VM (default guest, flags or a config file, or a saved VM)", sv_cmd_create},
+    {"start", "start a created VM; it keeps running after sandvm exits", sv_cmd_start},
+    {"exec", "run a command in a running VM, exit with its status", sv_cmd_exec},
+    {"console", "attach the terminal to a VM's console (Ctrl-] detaches)", sv_cmd_console},
+    {"pause", "pause a VM's vCPUs", sv_cmd_pause},
+    {"resume", "resume a paused VM", sv_cmd_resume},
+    {"save", "save a running VM to a directory, for create --from", sv_cmd_save},
+    {"stop", "stop a VM and delete it (--keep: keep it, stopped)", sv_cmd_stop},
+    {"delete", "delete a VM that is not running (--force: stop it first)", sv_cmd_delete},
+    {"status", "show a VM's state", sv_cmd_status},
+    {"list", "list the VMs", sv_cmd_list},
+    {"qmp", "send one QMP command to a VM, print the reply", sv_cmd_qmp},
+    {"threads", "print the host thread ids of a VM's vCPUs", sv_cmd_threads},
+    {"pids", "print the pids of a VM's processes", sv_cmd_pids},
+    {"run", "create, start and attach in one: boot, run one command, exit with its status",
+     sv_cmd_run},
+    {"qemu-argv", "print (and optionally check with QEMU) the argv of a QEMU config",
+     sv_cmd_qemu_argv},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: sandvm [--verbose] COMMAND [ARGS...]\n"
+            "Usage: sandvm [--verbose] [--root DIR] COMMAND [ARGS...]\n"
             "\n"
             "Launch and manage lightweight sandbox VMs.\n"
             "\n"
             "Commands:\n");
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
     fprintf(f,
             "\n"
             "Options:\n"
             "  -v, --verbose   say more about what is done\n"
+            "      --root DIR  state root of the VMs (default: $SANDVM_ROOT, else /run/sandvm);\n"
+            "                  every VM command also takes it after the command name\n"
             "  -h, --help      show this help (COMMAND --help for a command's)\n"
             "  -V, --version   print the version\n"
             "\n"
-            "Exit status: 0 success, 1 the operation failed, 2 bad command line.\n");
+            "Example:\n"
+            "  sandvm create --arch aarch64 web1 && sandvm start web1\n"
+            "  sandvm exec web1 -- uname -m\n"
+            "  sandvm stop web1\n"
+            "\n"
+            "Exit status: 0 success, 1 the operation failed, 2 bad command line.\n"
+            "exec and run exit with the command's status; exec's own failures are\n"
+            "125 (sandvm could not run the command), 126 (the command cannot be\n"
+            "executed) and 127 (no such command); 128+N: killed by signal N.\n");
 }
 
 int sv_cli_usage_error(const char *verb, const char *fmt, ...)
@@ -47,14 +73,19 @@ int sv_cli_usage_error(const char *verb, const char *fmt, ...)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"verbose", no_argument, NULL, 'v'},
+                                         {"root", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     sv_cli cli = {0};
     int c;
     /* '+': stop at the verb, whose own options follow it */
-    while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:vhV", opts, NULL)) != -1) {
         switch (c) {
+        case 'r':
+            cli.root = optarg;
+            break;
         case 'v':
             cli.verbose++;
             break;
@@ -65,7 +96,7 @@ int main(int argc, char **argv)
             printf("sandvm 0.1.0\n");
             return SV_EXIT_OK;
         default:
-            return sv_cli_usage_error(NULL, "unknown option");
+            return sv_cli_bad_option(NULL, argv, c);
         }
     }
     if (optind >= argc) {
@@ -79,6 +110,7 @@ int main(int argc, char **argv)
             continue;
         sv_error *err = NULL;
         optind = 0; /* re-initialise getopt for the verb's own options */
+        opterr = 1; /* qemu-argv lets getopt report; the other verbs clear it */
         int r = verbs[i].run(&cli, argc - vi, argv + vi, &err);
         if (err) {
             fprintf(stderr, "sandvm: %s\n", sv_error_message(err));

@@ -3,17 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <json-c/json.h>
 
 #include "cli/cli.h"
 #include "sandvm/vm_config.h"
@@ -72,156 +66,28 @@ static void log_stderr(void *ctx, const char *msg)
     fprintf(stderr, "sandvm: %s\n", msg);
 }
 
-static int parse_uint(const char *verb, const char *flag, const char *s, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v <= 0 || v > max)
-        return sv_cli_usage_error(verb, "%s: expected a number from 1 to %ld, got '%s'", flag, max, s);
-    *out = v;
-    return 0;
-}
-
-/* The default guest's builder: $SANDVM_GUEST_BUILDER, else guest/build-guest
- * beside the build tree (build/sandvm -> ../guest), else the installed copy. */
-static char *find_builder(void)
-{
-    const char *env = getenv("SANDVM_GUEST_BUILDER");
-    if (env && *env)
-        return strdup(env);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    static const char *const rel[] = {"/../guest/build-guest", "/../share/sandvm/guest/build-guest"};
-    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-        char *p = NULL;
-        if (asprintf(&p, "%s%s", exe, rel[i]) < 0)
-            return NULL;
-        if (access(p, X_OK) == 0)
-            return p;
-        free(p);
-    }
-    return NULL;
-}
-
-/* Runs the builder for `arch` (its progress goes to our stderr) and returns
- * the directory holding the guest's kernel and initramfs. */
-static int default_guest(const char *arch, char **kernel, char **initrd, sv_error **err)
-{
-    _cleanup_free_ char *builder = find_builder();
-    if (!builder)
-        return sv_error_set(err, ENOENT,
-                            "default guest: guest/build-guest not found (set SANDVM_GUEST_BUILDER)");
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) < 0)
-        return sv_error_errno(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pfd[0]), close(pfd[1]);
-        return sv_error_errno(err, errno, "fork");
-    }
-    if (pid == 0) {
-        dup2(pfd[1], 1);
-        execl(builder, builder, arch, (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    char out[4096];
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = read(pfd[0], out + got, sizeof(out) - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (got == sizeof(out) - 1)
-            break;
-    }
-    close(pfd[0]);
-    out[got] = '\0';
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return sv_error_set(err, EIO, "default guest: %s %s failed (%s %d)", builder, arch,
-                            WIFEXITED(st) ? "exit status" : "signal",
-                            WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    char *nl = strchr(out, '\n');
-    if (nl)
-        *nl = '\0';
-    char *slash = strrchr(out, '/');
-    if (out[0] != '/' || !slash)
-        return sv_error_set(err, EPROTO, "default guest: unexpected output from %s: '%s'", builder, out);
-    *slash = '\0';
-    if (asprintf(kernel, "%s/kernel", out) < 0 || asprintf(initrd, "%s/initramfs.cpio.gz", out) < 0)
-        return sv_error_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
-static void set_str(const char **field, const char *value)
-{
-    free((char *)*field);
-    *field = value ? strdup(value) : NULL;
-}
-
-static const char *arch_json_name(const char *arch)
-{
-    return arch && !strcmp(arch, "ppc64") ? "ppc64le" : arch;
-}
-
 int sv_cmd_run(sv_cli *cli, int argc, char **argv, sv_error **err)
 {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_ACCEL };
-    static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
-                                         {"vcpus", required_argument, NULL, 'c'},
-                                         {"memory", required_argument, NULL, 'm'},
-                                         {"kernel", required_argument, NULL, OPT_KERNEL},
-                                         {"initrd", required_argument, NULL, OPT_INITRD},
-                                         {"append", required_argument, NULL, OPT_APPEND},
-                                         {"accel", required_argument, NULL, OPT_ACCEL},
+    static const struct option opts[] = {SV_CLI_VM_OPTIONS,
                                          {"timeout", required_argument, NULL, 't'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *arch = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *accel = NULL;
-    long vcpus = 0, memory = 0, timeout = 0;
+    sv_cli_vm_flags flags = {0};
+    long timeout = 0;
     bool verbose = cli->verbose > 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+a:c:m:t:vh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:" SV_CLI_VM_SHORT "t:vh", opts, NULL)) != -1) {
+        int r = sv_cli_vm_flag(&flags, "run", c, optarg);
+        if (r == SV_EXIT_USAGE)
+            return r;
+        if (r)
+            continue;
         switch (c) {
-        case 'a':
-            arch = optarg;
-            break;
-        case 'c':
-            if (parse_uint("run", "--vcpus", optarg, 4096, &vcpus))
-                return SV_EXIT_USAGE;
-            break;
-        case 'm':
-            if (parse_uint("run", "--memory", optarg, 16L << 20, &memory))
-                return SV_EXIT_USAGE;
-            break;
         case 't':
-            if (parse_uint("run", "--timeout", optarg, 86400, &timeout))
+            if (sv_cli_parse_uint("run", "--timeout", optarg, 86400, &timeout))
                 return SV_EXIT_USAGE;
-            break;
-        case OPT_KERNEL:
-            kernel = optarg;
-            break;
-        case OPT_INITRD:
-            initrd = optarg;
-            break;
-        case OPT_APPEND:
-            append = optarg;
-            break;
-        case OPT_ACCEL:
-            accel = optarg;
             break;
         case 'v':
             verbose = true;
@@ -230,7 +96,7 @@ int sv_cmd_run(sv_cli *cli, int argc, char **argv, sv_error **err)
             usage(stdout);
             return SV_EXIT_OK;
         default:
-            return sv_cli_usage_error("run", "unknown option");
+            return sv_cli_bad_option("run", argv, c);
         }
     }
     /* getopt stops at "--" (consumed) or the first operand */
@@ -246,65 +112,14 @@ int sv_cmd_run(sv_cli *cli, int argc, char **argv, sv_error **err)
     }
     const char *const *job = optind < argc ? (const char *const *)&argv[optind] : NULL;
 
-    /* One owned config: from the file, or the defaults for --arch with the
-     * default guest's kernel and initramfs (or --kernel/--initrd). */
+    /* The same config `sandvm create` would record: the file, or the default
+     * guest of --arch, with the flags on top. */
+    _cleanup_free_ char *json = NULL;
+    int r = sv_cli_vm_config_json("run", config, &flags, &json, err);
+    if (r)
+        return r;
     _cleanup_(sv_vm_config_freep) sv_vm_config *vm = NULL;
-    if (config) {
-        if (sv_vm_config_load(config, &vm, err) < 0)
-            return SV_EXIT_FAILURE;
-        if (arch && strcmp(sv_vm_arch_name(vm->arch), arch_json_name(arch)) != 0)
-            return sv_cli_usage_error("run", "--arch %s contradicts the config's arch %s", arch,
-                                      sv_vm_arch_name(vm->arch));
-    } else {
-        struct utsname u;
-        const char *a = arch ? arch_json_name(arch) : (uname(&u) == 0 ? u.machine : "x86_64");
-        static const char *const known[] = {"x86_64", "aarch64", "ppc64le", "s390x"};
-        bool ok = false;
-        for (size_t i = 0; i < 4; i++)
-            ok |= !strcmp(a, known[i]);
-        if (!ok)
-            return sv_cli_usage_error("run", "--arch: expected x86_64, aarch64, ppc64le or s390x, got '%s'", a);
-        _cleanup_free_ char *k = NULL, *i = NULL;
-        if (!kernel && default_guest(a, &k, &i, err) < 0)
-            return SV_EXIT_FAILURE;
-        _cleanup_json_ json_object *o = json_object_new_object();
-        json_object_object_add(o, "arch", json_object_new_string(a));
-        json_object_object_add(o, "kernel", json_object_new_string(kernel ? kernel : k));
-        if (initrd || !kernel)
-            json_object_object_add(o, "initrd", json_object_new_string(initrd ? initrd : i));
-        const char *text = json_object_to_json_string(o);
-        if (sv_vm_config_parse(text, strlen(text), &vm, err) < 0)
-            return SV_EXIT_FAILURE;
-        kernel = initrd = NULL; /* applied */
-    }
-    if (vcpus)
-        vm->vcpus = vcpus;
-    if (vcpus && vm->max_vcpus && vm->max_vcpus < vcpus)
-        vm->max_vcpus = vcpus;
-    if (memory)
-        vm->memory = memory;
-    if (append) {
-        _cleanup_free_ char *p = NULL;
-        if (asprintf(&p, "%s%s%s", vm->kernel_params ? vm->kernel_params : "",
-                     vm->kernel_params ? " " : "", append) < 0)
-            return SV_EXIT_FAILURE;
-        set_str(&vm->kernel_params, p);
-    }
-    if (accel) {
-        static const char *const names[] = {"auto", "kvm", "tcg"};
-        int found = -1;
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(accel, names[i]))
-                found = i;
-        if (found < 0)
-            return sv_cli_usage_error("run", "--accel: expected auto, kvm or tcg, got '%s'", accel);
-        vm->accel = found == 0 ? SV_VM_ACCEL_AUTO : found == 1 ? SV_VM_ACCEL_KVM : SV_VM_ACCEL_TCG;
-    }
-    if (kernel)
-        set_str(&vm->kernel, kernel);
-    if (initrd)
-        set_str(&vm->initrd, initrd);
-    if (sv_vm_config_validate(vm, err) < 0)
+    if (sv_vm_config_parse(json, strlen(json), &vm, err) < 0)
         return SV_EXIT_FAILURE;
 
     if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -322,7 +137,7 @@ int sv_cmd_run(sv_cli *cli, int argc, char **argv, sv_error **err)
                       .boot_timeout_ms = (int)timeout * 1000,
                       .log = verbose ? log_stderr : NULL};
     int status = 0;
-    int r = sv_vm_run(vm, &ro, &status, err);
+    r = sv_vm_run(vm, &ro, &status, err);
     close(cancel_pipe[0]), close(cancel_pipe[1]);
     if (r == -ECANCELED)
         return 130;

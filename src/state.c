@@ -50,6 +50,8 @@ static const char *const own_entries[] = {
     SV_STATE_EXEC_SOCKET,
     SV_STATE_QEMU_LOG,
     SV_STATE_QEMU_PIDFILE,
+    SV_STATE_EXEC_LOCK_FILE,
+    SV_STATE_MEMORY_FILE,
     "virtiofsd*.sock", /* SV_STATE_VIRTIOFSD_SOCKET, one per shared directory */
     "virtiofsd*.log",
     "virtiofsd*.pid",
@@ -123,12 +125,14 @@ int sv_vm_id_check(const char *id, sv_error **err)
 
 /* ---- processes --------------------------------------------------------------- */
 
-/* Reads the state letter and the start time (field 22) of /proc/PID/stat. */
-static int read_stat(pid_t pid, char *state, int64_t *start_time, sv_error **err)
+/* Reads the state letter and the start time (field 22) of /proc/PID/stat;
+ * `procfd` >= 0 is an open /proc/PID directory to read it through. */
+static int read_stat_at(int procfd, pid_t pid, char *state, int64_t *start_time, sv_error **err)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int fd = procfd >= 0 ? openat(procfd, "stat", O_RDONLY | O_CLOEXEC)
+                                          : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT || errno == ESRCH)
             return -ESRCH;
@@ -168,6 +172,11 @@ static int read_stat(pid_t pid, char *state, int64_t *start_time, sv_error **err
         return sv_error_set(err, EPROTO, "%s: unexpected start time", path);
     *start_time = (int64_t)st;
     return 0;
+}
+
+static int read_stat(pid_t pid, char *state, int64_t *start_time, sv_error **err)
+{
+    return read_stat_at(-1, pid, state, start_time, err);
 }
 
 int sv_pid_start_time(pid_t pid, int64_t *start_time, sv_error **err)
@@ -253,6 +262,65 @@ int sv_pid_signal(pid_t pid, int64_t start_time, int sig, sv_error **err)
     return 0;
 }
 
+/* The longest command line read; QEMU's are a few KiB. */
+#define CMDLINE_MAX (1u << 20)
+
+int sv_pid_has_args(pid_t pid, int64_t start_time, const char *arg, const char *value,
+                    int64_t *start_out, sv_error **err)
+{
+    if (pid <= 0)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    _cleanup_close_ int procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        if (errno == ENOENT || errno == ESRCH)
+            return 0;
+        return sv_error_errno(err, errno, "opening %s", path);
+    }
+    char state;
+    int64_t st;
+    int r = read_stat_at(procfd, pid, &state, &st, err);
+    if (r == -ESRCH)
+        return 0;
+    if (r < 0)
+        return r;
+    if (state == 'Z' || state == 'X' || state == 'x' || (start_time >= 0 && st != start_time))
+        return 0;
+    _cleanup_close_ int fd = openat(procfd, "cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? 0
+                                                 : sv_error_errno(err, errno, "opening %s/cmdline", path);
+    _cleanup_free_ char *buf = malloc(CMDLINE_MAX + 1);
+    if (!buf)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, CMDLINE_MAX - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == ESRCH ? 0 : sv_error_errno(err, errno, "reading %s/cmdline", path);
+        if (n == 0 || (got += (size_t)n) == CMDLINE_MAX)
+            break;
+    }
+    buf[got] = '\0';
+    /* NUL-separated words; the pair must be two whole consecutive words */
+    const char *prev = NULL;
+    for (size_t i = 0; i < got;) {
+        const char *w = buf + i;
+        size_t len = strnlen(w, got - i);
+        if (prev && strcmp(prev, arg) == 0 && len == strlen(value) && memcmp(w, value, len) == 0) {
+            if (start_out)
+                *start_out = st;
+            return 1;
+        }
+        prev = w;
+        i += len + 1;
+    }
+    return 0;
+}
+
 /* ---- the state record ------------------------------------------------------------ */
 
 static const char *const run_state_names[] = {"created", "running", "paused", "stopped", NULL};
@@ -308,6 +376,9 @@ static const sv_jfield state_fields[] = {
     SV_JOBJ(sv_vm_state, virtiofsd, "virtiofsd", &proc_schema),
     SV_JOBJ(sv_vm_state, paths, "paths", &paths_schema),
     SV_JCUSTOM(sv_vm_state, config, "config", &config_codec),
+    SV_JSTR(sv_vm_state, hypervisor, "hypervisor"),
+    SV_JSTR(sv_vm_state, from, "from"),
+    SV_JBOOL(sv_vm_state, template_memory, "template_memory"),
     SV_JEND,
 };
 static const sv_jschema state_schema = {sizeof(sv_vm_state), state_fields};
@@ -436,7 +507,10 @@ int sv_vm_state_format(const sv_vm_state *st, const char *id, char **text_out, s
               add_str(paths, "qemu_log", p->qemu_log) == 0 &&
               add_str(paths, "virtiofsd_socket", p->virtiofsd_socket) == 0 &&
               add(o, "paths", TAKE_PTR(paths)) == 0 &&
-              (!st->config || add(o, "config", json_object_get(st->config)) == 0);
+              (!st->config || add(o, "config", json_object_get(st->config)) == 0) &&
+              add_str(o, "hypervisor", st->hypervisor) == 0 && add_str(o, "from", st->from) == 0 &&
+              (!st->template_memory ||
+               add(o, "template_memory", json_object_new_boolean(true)) == 0);
     json_object_put(paths);
     if (!ok)
         return sv_error_set(err, ENOMEM, "out of memory");

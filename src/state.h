@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <json-c/json.h>
 
+#include "sandvm/vm.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -48,6 +49,11 @@
 #define SV_STATE_VIRTIOFSD_SOCKET "virtiofsd.sock"
 #define SV_STATE_VIRTIOFSD_LOG "virtiofsd.log"
 #define SV_STATE_VIRTIOFSD_PIDFILE "virtiofsd.pid"
+/* Execs on one VM take this lock in turn (the VM's own lock is not held
+ * while a command runs, so the VM stays manageable). */
+#define SV_STATE_EXEC_LOCK_FILE "exec.lock"
+/* Guest RAM of a VM created with template memory (sv_vm_create_opts). */
+#define SV_STATE_MEMORY_FILE "memory"
 
 /* state.json is at most this large (the VM config it embeds is capped at
  * SV_MAX_CONFIG_BYTES). */
@@ -94,18 +100,20 @@ int sv_pid_open(pid_t pid, int64_t start_time, sv_error **err);
  * without pidfds: check, then kill()). -ESRCH when it is gone. */
 int sv_pid_signal(pid_t pid, int64_t start_time, int sig, sv_error **err);
 
+/* Whether `pid` is the process a caller started with the argument `arg`
+ * immediately followed by `value` (e.g. QEMU's "-pidfile" <path>): 1 when it
+ * is alive (not a zombie), started at `start_time` (any start time when
+ * start_time < 0) and /proc/PID/cmdline holds that pair; 0 otherwise (gone,
+ * another process, other arguments). The start time and the command line are
+ * read through one /proc/PID directory fd, so they describe one process even
+ * if the pid is reused meanwhile. *start_out (may be NULL) receives its start
+ * time when 1 is returned. Negative errno only when /proc cannot be read. */
+int sv_pid_has_args(pid_t pid, int64_t start_time, const char *arg, const char *value,
+                    int64_t *start_out, sv_error **err);
+
 /* ---- the state record -------------------------------------------------------- */
 
-typedef enum {
-    SV_VM_CREATED, /* state dir and config exist; no QEMU yet */
-    SV_VM_RUNNING,
-    SV_VM_PAUSED,
-    SV_VM_STOPPED, /* QEMU gone: stopped by us, or found dead */
-    SV__VM_STATE_MAX
-} sv_vm_run_state;
-
-/* "created", "running", "paused", "stopped"; "?" out of range. */
-const char *sv_vm_run_state_name(sv_vm_run_state s);
+/* sv_vm_run_state and sv_vm_run_state_name() are public: sandvm/vm.h. */
 
 /* Absolute paths of the VM's files, for processes that need a path (socket
  * addresses, QEMU options); the lifecycle sets them with sv_state_dir_file().
@@ -132,6 +140,9 @@ typedef struct sv_vm_state {
     sv_proc_ident virtiofsd; /* pid 0 when none */
     sv_vm_paths paths;
     json_object *config; /* the VM config as given (a reference); NULL: none */
+    char *hypervisor;    /* the backend ("qemu"); NULL: not recorded (qemu) */
+    char *from;          /* the saved directory the VM is restored from; NULL: boots */
+    bool template_memory; /* guest RAM lives in SV_STATE_MEMORY_FILE (shared, for sv_vm_save) */
 } sv_vm_state;
 
 /* Frees what `st` holds and zeroes it (st itself is not freed); NULL is accepted. */

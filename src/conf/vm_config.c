@@ -161,6 +161,12 @@ static int check_path(const char *key, const char *value, bool required, sv_erro
         return key_error(err, key, "must be an absolute path");
     if (strlen(value) >= 4096)
         return key_error(err, key, "path too long (4095 bytes at most)");
+    size_t off = 0;
+    const char *bad = sv_text_problem(value, &off);
+    if (bad)
+        return key_error(err, key,
+                         "has %s at byte %zu (paths must be UTF-8 without control characters)",
+                         bad, off);
     return 0;
 }
 

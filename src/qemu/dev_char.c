@@ -280,7 +280,7 @@ static void char_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *
     } else if (char_backend_has_path(d->backend)) {
         sv_qopts_str(chr, "path", d->path);
     }
-    if (d->backend == SV_CHAR_SOCKET && !d->client && !d->fd) {
+    if (d->backend == SV_CHAR_SOCKET && !d->client && (!d->fd || d->fd_listening)) {
         sv_qopts_bool(chr, "server", true);
         sv_qopts_bool(chr, "wait", false);
     }

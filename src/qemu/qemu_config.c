@@ -1408,6 +1408,9 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
             return sv_field_error(err, p, "name", "exactly one of name and fd is required");
         if (q->name && (r = sv_check_abs_path(p, "name", q->name, true, err)) < 0)
             return r;
+        if (q->name && strlen(q->name) > 107)
+            return sv_field_error(err, p, "name",
+                                  "is longer than 107 bytes, the limit for a unix socket");
         if (q->no_wait && !q->server)
             return sv_field_error(err, p, "no_wait", "only applies with server");
     }
@@ -1440,6 +1443,9 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
     if (cfg->bios && cfg->bios[0] != '/' && (strchr(cfg->bios, '/') || !*cfg->bios))
         return sv_field_error(err, "", "bios",
                               "must be an absolute path or a file name from QEMU's firmware directory");
+    if (cfg->bios && cfg->bios[0] == '/' &&
+        (r = sv_check_abs_path("", "bios", cfg->bios, true, err)) < 0)
+        return r;
     for (size_t i = 0; cfg->pflash && cfg->pflash[i]; i++) {
         _cleanup_free_ char *p = sv_json_path_index("pflash", i);
         if ((r = sv_check_abs_path("", p ? p : "pflash", cfg->pflash[i], true, err)) < 0)
@@ -1475,5 +1481,10 @@ int sv_qemu_config_validate(const sv_qemu_config *cfg, sv_error **err)
     if ((r = sv_check_abs_path("", "pid_file", cfg->pid_file, false, err)) < 0 ||
         (r = sv_check_abs_path("", "log_file", cfg->log_file, false, err)) < 0)
         return r;
+    /* QEMU reads -D as a template: "%d" becomes its pid, any other '%' is
+     * refused, and there is no escape for a literal '%' */
+    if (cfg->log_file && strchr(cfg->log_file, '%'))
+        return sv_field_error(err, "", "log_file",
+                              "must not contain '%%' (QEMU takes the name as a template)");
     return validate_devices(cfg, err);
 }

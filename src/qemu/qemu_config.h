@@ -140,6 +140,8 @@ typedef struct sv_qdev_char {
     char *device_id, *bus, *path, *name;
     bool client;                   /* socket: connect instead of listen */
     int64_t fd;                    /* socket: an already connected socket instead of path */
+    bool fd_listening;             /* fd is a listening socket: served with server=on,wait=off
+                                      (set by the launcher; not in the JSON form) */
 } sv_qdev_char;
 
 typedef enum { SV_BLK_VIRTIO_BLK, SV_BLK_SCSI_HD, SV__BLK_MAX } sv_blk_driver;

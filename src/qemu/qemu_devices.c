@@ -336,6 +336,12 @@ int sv_check_abs_path(const char *path, const char *field, const char *value, bo
         return sv_field_error(err, path, field, "must be an absolute path");
     if (strlen(value) >= 4096)
         return sv_field_error(err, path, field, "path too long");
+    size_t off = 0;
+    const char *bad = sv_text_problem(value, &off);
+    if (bad)
+        return sv_field_error(err, path, field,
+                              "has %s at byte %zu (paths must be UTF-8 without control characters)",
+                              bad, off);
     return 0;
 }
 

@@ -71,6 +71,26 @@ size_t sv_utf8_bad_offset(const unsigned char *s, size_t len)
     return len;
 }
 
+const char *sv_text_problem(const char *s, size_t *off)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s);
+    size_t bad = sv_utf8_bad_offset(u, len);
+    for (size_t i = 0; i < bad; i++) {
+        /* C1 controls are U+0080-U+009F, encoded 0xc2 0x80-0x9f */
+        if (u[i] < 0x20 || u[i] == 0x7f ||
+            (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)) {
+            *off = i;
+            return "a control character";
+        }
+    }
+    if (bad < len) {
+        *off = bad;
+        return "invalid UTF-8";
+    }
+    return NULL;
+}
+
 int sv_json_parse(const char *text, size_t len, json_object **out, sv_error **err)
 {
     if (len > INT32_MAX)

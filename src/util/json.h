@@ -48,6 +48,12 @@ typedef struct sv_jcustom {
  * U+10FFFF): the offset of the first bad byte, or len when all is valid. */
 size_t sv_utf8_bad_offset(const unsigned char *s, size_t len);
 
+/* Why the NUL-terminated `s` is not plain text: NULL when it is valid UTF-8
+ * without control characters (U+0000-U+001F, U+007F-U+009F); else "invalid
+ * UTF-8" or "a control character", *off receiving the first bad byte's
+ * offset. For values such as paths that end up in messages and terminals. */
+const char *sv_text_problem(const char *s, size_t *off);
+
 /* Parses JSON text strictly (valid UTF-8, one value, no trailing garbage). */
 int sv_json_parse(const char *text, size_t len, json_object **out, sv_error **err);
 /* Configuration files are at most this large. */

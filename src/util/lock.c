@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/file.h>
@@ -55,14 +56,26 @@ static bool still_linked(int fd, int dirfd, const char *name)
     return held.st_dev == cur.st_dev && held.st_ino == cur.st_ino;
 }
 
-static void sleep_ms(int ms)
+/* Sleeps `ms`; true when `cancel_fd` (>= 0) became readable meanwhile. */
+static bool sleep_ms(int ms, int cancel_fd)
 {
+    if (cancel_fd >= 0) {
+        struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+        return poll(&p, 1, ms) > 0; /* EINTR just means one shorter wait */
+    }
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL); /* EINTR just means one shorter wait */
+    nanosleep(&ts, NULL);
+    return false;
 }
 
 int sv_lock_acquire(int dirfd, const char *name, const char *what, unsigned flags, int timeout_ms,
                     sv_error **err)
+{
+    return sv_lock_acquire_cancel(dirfd, name, what, flags, timeout_ms, -1, err);
+}
+
+int sv_lock_acquire_cancel(int dirfd, const char *name, const char *what, unsigned flags,
+                           int timeout_ms, int cancel_fd, sv_error **err)
 {
     if (!sv_plain_name(name))
         return sv_error_set(err, EINVAL, "%s: lock file \"%s\" is not a plain file name", what,
@@ -100,7 +113,8 @@ int sv_lock_acquire(int dirfd, const char *name, const char *what, unsigned flag
         int left = sv_remaining_ms(deadline);
         if (left == 0)
             return sv_error_set(err, ETIMEDOUT, "%s is busy (locked by another sandvm)", what);
-        sleep_ms(left < 0 || left > delay ? delay : left);
+        if (sleep_ms(left < 0 || left > delay ? delay : left, cancel_fd))
+            return sv_error_set(err, ECANCELED, "%s: cancelled while waiting for its lock", what);
         if (delay < LOCK_POLL_MAX_MS)
             delay = delay * 2 > LOCK_POLL_MAX_MS ? LOCK_POLL_MAX_MS : delay * 2;
     }

@@ -35,5 +35,10 @@
 int sv_lock_acquire(int dirfd, const char *name, const char *what, unsigned flags, int timeout_ms,
                     sv_error **err);
 
+/* As sv_lock_acquire(), and while waiting, a readable `cancel_fd` (>= 0)
+ * ends the wait: ECANCELED "<what>: cancelled while waiting for its lock". */
+int sv_lock_acquire_cancel(int dirfd, const char *name, const char *what, unsigned flags,
+                           int timeout_ms, int cancel_fd, sv_error **err);
+
 /* Releases the lock held by *fd and sets it to -1; a negative *fd is a no-op. */
 void sv_lock_release(int *fd);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -146,7 +147,9 @@ static void cloexec_from(int lo)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* src[i] becomes fd i in the child (src[0..2] are stdin/stdout/stderr). */
+/* src[i] becomes fd i in the child (src[0..2] are stdin/stdout/stderr).
+ * parent > 0: a supervised child (own process group, killed with the
+ * spawning thread); parent 0: a daemon (own session, "/" and umask 077). */
 static _Noreturn void child_exec(const char *path, char *const *argv, int *src, int nsrc,
                                  int errpipe, pid_t parent)
 {
@@ -154,12 +157,18 @@ static _Noreturn void child_exec(const char *path, char *const *argv, int *src, 
     for (int s = 1; s < NSIG; s++)
         sigaction(s, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP, libc's own */
 
-    if (setpgid(0, 0) < 0)
-        child_fail(errpipe, errno);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(errpipe, errno);
-    if (getppid() != parent) /* the parent died before PDEATHSIG was armed */
-        _exit(127);
+    if (parent > 0) {
+        if (setpgid(0, 0) < 0)
+            child_fail(errpipe, errno);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+            child_fail(errpipe, errno);
+        if (getppid() != parent) /* the parent died before PDEATHSIG was armed */
+            _exit(127);
+    } else {
+        if (setsid() < 0 || chdir("/") < 0)
+            child_fail(errpipe, errno);
+        umask(077);
+    }
 
     /* Move every fd that sits inside the target range 0..nsrc-1 above it first,
      * so that placing one fd never overwrites another one still to be placed. */
@@ -370,4 +379,255 @@ void sv_proc_free(sv_proc *p)
         close(p->errfd);
     free(p->err_text);
     free(p);
+}
+
+/* ---- Detached processes. */
+
+/* What the intermediate process reports: the daemon's pid and start time
+ * (with its pidfd as SCM_RIGHTS), or why there is none. */
+typedef struct detach_msg {
+    int32_t pid;
+    int32_t err;
+    int64_t start_time;
+} detach_msg;
+
+/* The start time (field 22) of /proc/PID/stat, async-signal-safe; -1 when
+ * it cannot be read. */
+static int64_t start_time_of(pid_t pid)
+{
+    char path[32] = "/proc/";
+    char digits[16];
+    int nd = 0;
+    for (unsigned v = (unsigned)pid; v || !nd; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    size_t pl = 6;
+    while (nd)
+        path[pl++] = digits[--nd];
+    memcpy(path + pl, "/stat", 6);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[1024];
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof(buf) - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* the command name (field 2) may hold spaces and ')': skip to the last ')' */
+    char *p = NULL;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == ')')
+            p = buf + i;
+    if (!p)
+        return -1;
+    p += 2; /* field 3 */
+    for (int field = 3; field < 22; field++) {
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return -1;
+        p++;
+    }
+    int64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* In the intermediate process (async-signal-safe calls only): starts the
+ * daemon, reports it on `sock` and exits, handing the daemon to init. */
+/* Writes "PID\n" to `fd` (async-signal-safe). */
+static void write_pid(int fd, pid_t pid)
+{
+    char buf[16];
+    int n = (int)sizeof(buf);
+    buf[--n] = '\n';
+    unsigned v = (unsigned)pid;
+    do
+        buf[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n > 0);
+    ssize_t w;
+    do
+        w = write(fd, buf + n, sizeof(buf) - (size_t)n);
+    while (w < 0 && errno == EINTR);
+}
+
+static _Noreturn void detach_middle(const char *path, char *const *argv, int *src, int nsrc,
+                                    int errpipe, int sock, int pid_fd)
+{
+    detach_msg m = {0};
+    int pidfd = -1;
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(path, argv, src, nsrc, errpipe, 0);
+    if (pid < 0) {
+        m.err = errno;
+    } else {
+        if (pid_fd >= 0)
+            write_pid(pid_fd, pid);
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        m.pid = pid;
+        m.start_time = start_time_of(pid);
+        if (pidfd < 0 || m.start_time < 0) {
+            m.err = pidfd < 0 ? errno : EPROTO;
+            kill(pid, SIGKILL); /* unsupervisable: never leave it running */
+        }
+    }
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (!m.err) {
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    _exit(n == (ssize_t)sizeof(m) ? 0 : 1);
+}
+
+int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_detached *out,
+                           sv_error **err)
+{
+    if (!argv || !argv[0])
+        return sv_error_set(err, EINVAL, "empty command");
+    const char *program = opts && opts->program ? opts->program : argv[0];
+    if (!program[0])
+        return sv_error_set(err, EINVAL, "empty program name");
+    size_t nfds = opts ? opts->nfds : 0;
+    if (nfds > 4096)
+        return sv_error_set(err, EINVAL, "too many fds to pass (%zu)", nfds);
+    for (size_t i = 0; i < nfds; i++)
+        if (opts->fds[i] < 0 || fcntl(opts->fds[i], F_GETFD) < 0)
+            return sv_error_set(err, EBADF, "fd %d to pass to %s is not open", opts->fds[i],
+                                program);
+    int stderr_fd = opts ? opts->stderr_fd : -1;
+    if (stderr_fd >= 0 && fcntl(stderr_fd, F_GETFD) < 0)
+        return sv_error_set(err, EBADF, "stderr fd %d for %s is not open", stderr_fd, program);
+    if (opts && opts->pid_fd >= 0 && fcntl(opts->pid_fd, F_GETFD) < 0)
+        return sv_error_set(err, EBADF, "pid fd %d for %s is not open", opts->pid_fd, program);
+    _cleanup_free_ char *path = NULL;
+    int r = resolve_binary(program, &path, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0)
+        return sv_error_errno(err, errno, "opening /dev/null");
+    int pipefd[2], sp[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return sv_error_errno(err, errno, "creating a pipe");
+    _cleanup_close_ int pipe_r = pipefd[0];
+    _cleanup_close_ int pipe_w = pipefd[1];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return sv_error_errno(err, errno, "creating a socket pair");
+    _cleanup_close_ int sock_r = sp[0];
+    _cleanup_close_ int sock_w = sp[1];
+
+    int nsrc = 3 + (int)nfds;
+    _cleanup_free_ int *src = malloc(nsrc * sizeof(*src));
+    if (!src)
+        return sv_error_set(err, ENOMEM, "out of memory");
+    src[0] = null;
+    src[1] = null;
+    src[2] = stderr_fd >= 0 ? stderr_fd : null;
+    for (size_t i = 0; i < nfds; i++)
+        src[3 + i] = opts->fds[i];
+
+    /* Signals stay blocked across both forks: the intermediate process lives
+     * with them blocked (a ^C meant for the caller cannot stop it halfway),
+     * the daemon resets them before exec. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(sock_r);
+        detach_middle(path, argv, src, nsrc, pipe_w, sock_w, opts ? opts->pid_fd : -1);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (mid < 0)
+        return sv_error_errno(err, fork_errno, "starting %s: fork", program);
+    close(TAKE_FD(pipe_w));
+    close(TAKE_FD(sock_w));
+
+    detach_msg m = {0};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(sock_r, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int recv_errno = errno;
+    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    _cleanup_close_ int pidfd = -1;
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)) && pidfd < 0)
+            memcpy(&pidfd, CMSG_DATA(c), sizeof(int));
+    if (n != (ssize_t)sizeof(m))
+        return sv_error_errno(err, n < 0 ? recv_errno : EPROTO, "starting %s", program);
+    if (m.err == ENOSYS)
+        return sv_error_set(err, ENOSYS, "starting %s: this kernel has no pidfd_open (Linux 5.3 "
+                                         "or later is needed to supervise a detached process)",
+                            program);
+    if (m.err || pidfd < 0)
+        return sv_error_errno(err, m.err ? m.err : EPROTO, "starting %s", program);
+
+    /* The daemon's copy of the pipe closes when it execs: EOF. Before that,
+     * a failed exec writes its errno. */
+    int child_errno = 0;
+    do
+        n = read(pipe_r, &child_errno, sizeof(child_errno));
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(child_errno))
+        return sv_error_errno(err, child_errno, "executing %s", path);
+    out->pid = m.pid;
+    out->start_time = m.start_time;
+    out->pidfd = TAKE_FD(pidfd);
+    return 0;
+}
+
+void sv_pidfd_kill(int pidfd)
+{
+    if (pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+}
+
+int sv_proc_which(const char *name, char **path_out, sv_error **err)
+{
+    if (!name || !name[0])
+        return sv_error_set(err, EINVAL, "empty program name");
+    _cleanup_free_ char *path = NULL;
+    int r = resolve_binary(name, &path, err);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return sv_error_errno(err, errno, "%s", path);
+    if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+        return sv_error_set(err, EACCES, "%s: not an executable file", path);
+    *path_out = TAKE_PTR(path);
+    return 0;
 }

@@ -59,6 +59,50 @@ const char *sv_proc_stderr(sv_proc *p);
  * NULL on out-of-memory. */
 char *sv_wait_status_string(int status);
 
+/* ---- Detached processes: daemons that outlive the caller. */
+
+typedef struct sv_detached_opts {
+    const char *program; /* what to run; NULL: argv[0] */
+    const int *fds;      /* caller fds; the process sees fds[i] as 3 + i */
+    size_t nfds;
+    int stderr_fd;       /* its stderr (e.g. a log file); -1: /dev/null */
+    int pid_fd;          /* >= 0: a file the pid is written to ("PID\n") as soon as the
+                            process exists, before this call even learns it; -1: none */
+} sv_detached_opts;
+
+typedef struct sv_detached {
+    pid_t pid;
+    int64_t start_time; /* field 22 of /proc/PID/stat: with the pid, names the process */
+    int pidfd;          /* close-on-exec; readable once it exited. The caller closes it. */
+} sv_detached;
+
+/* Starts the program detached from the caller, as a daemon: a grandchild
+ * (double fork) reparented to init (or the nearest subreaper) at once, so no
+ * caller ever has to reap it, in a session of its own (setsid: no signal for
+ * the caller's terminal or process group reaches it), with stdin and stdout
+ * on /dev/null, stderr on opts->stderr_fd, the caller's fds as 3, 4, ...,
+ * nothing else open, the default signal dispositions, an empty signal mask,
+ * umask 077 and "/" as its working directory. Unlike sv_proc_spawn() it is
+ * not killed when the caller dies.
+ *
+ * The pidfd is opened by the intermediate process while the daemon is still
+ * its child (so it cannot name a reused pid) and handed over with the pid and
+ * start time. Returns 0 once the program was executed (it may already have
+ * exited: poll the pidfd), or a negative errno: ENOENT "NAME: not found in
+ * PATH", EBADF for a fd in opts that is not open, ENOSYS without pidfd_open
+ * (Linux < 5.3), or the errno of execve() ("executing PATH: ..."). */
+int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_detached *out,
+                           sv_error **err);
+
+/* SIGKILLs the process of `pidfd`; no-op for -1 or a process that is gone. */
+void sv_pidfd_kill(int pidfd);
+
+/* Where sv_proc_spawn() would find `name`: itself when it holds a '/' (and
+ * is an executable regular file), else the first such file in $PATH.
+ * *path_out is newly allocated. ENOENT "NAME: not found in PATH" /
+ * "PATH: not an executable file". */
+int sv_proc_which(const char *name, char **path_out, sv_error **err);
+
 /* Kills and reaps the child if it still runs, then frees; NULL is accepted. */
 void sv_proc_free(sv_proc *p);
 

@@ -44,6 +44,17 @@ typedef struct sv_vm_launch {
     const char *agent_socket;    /* a virtio-serial port "agent.channel.0" on this unix socket */
     const char *const *vfio_devices; /* PCI devices (BDF) to pass through, NULL-terminated */
     const char *const *disks;    /* raw disk images, read-write, on block_device_driver */
+    /* -- a VM of the lifecycle (src/qemu/qemu_vm.c) -- */
+    bool console_listening;      /* console_fd is a listening socket, not a connected one: the
+                                    chardev serves it (server=on,wait=off) */
+    int agent_fd;                /* > 0: a listening socket for the virtio-serial port
+                                    "agent.channel.0" (instead of agent_socket) */
+    const char *memory_file;     /* back guest RAM with this file (memory-backend-file) */
+    bool memory_file_shared;     /* map memory_file shared (share=on: writes reach the file);
+                                    else privately (copy-on-write, the file is never written) */
+    const char *pid_file;        /* -pidfile: QEMU writes its pid there */
+    bool incoming_defer;         /* -incoming defer: the state arrives over QMP (a restore) */
+    bool paused;                 /* -S: vCPUs stay stopped until QMP cont */
 } sv_vm_launch;
 
 /* Kata's capabilities(): what the VM can do once running. */
@@ -130,8 +141,10 @@ struct sv_qemu_arch_ops {
     int (*append_scsi_controller)(sv_arch_ctx *c, sv_error **err);
     int (*append_9p)(sv_arch_ctx *c, const char *id, const char *dir, const char *tag,
                      sv_error **err);
-    int (*append_socket)(sv_arch_ctx *c, const char *id, const char *path, const char *name,
-                         sv_error **err);
+    /* a virtio-serial port `name` on a unix socket: at `path` (QEMU listens there), or
+     * fd > 0, a listening socket the caller bound */
+    int (*append_socket)(sv_arch_ctx *c, const char *id, const char *path, int fd,
+                         const char *name, sv_error **err);
     int (*append_vsock)(sv_arch_ctx *c, int64_t cid, int fd, sv_error **err);
     int (*append_network)(sv_arch_ctx *c, const sv_arch_net *n, sv_error **err);
     int (*append_block)(sv_arch_ctx *c, const sv_arch_block *b, sv_error **err);
@@ -193,7 +206,7 @@ int sv_arch_base_append_image(sv_arch_ctx *c, sv_error **err);
 int sv_arch_base_append_scsi_controller(sv_arch_ctx *c, sv_error **err);
 int sv_arch_base_append_9p(sv_arch_ctx *c, const char *id, const char *dir, const char *tag,
                            sv_error **err);
-int sv_arch_base_append_socket(sv_arch_ctx *c, const char *id, const char *path,
+int sv_arch_base_append_socket(sv_arch_ctx *c, const char *id, const char *path, int fd,
                                const char *name, sv_error **err);
 int sv_arch_base_append_vsock(sv_arch_ctx *c, int64_t cid, int fd, sv_error **err);
 int sv_arch_base_append_network(sv_arch_ctx *c, const sv_arch_net *n, sv_error **err);

@@ -424,6 +424,23 @@ int sv_arch_base_memory_topology(sv_arch_ctx *c, sv_error **err)
     k->huge_pages = vm->enable_hugepages;
     /* Kata: hugepages imply prealloc. */
     k->mem_prealloc = vm->enable_mem_prealloc || vm->enable_hugepages;
+    const char *mem_file = c->launch->memory_file;
+    if (mem_file) {
+        const char *other = vm->enable_hugepages ? "enable_hugepages"
+                            : vm->file_mem_backend ? "file_mem_backend"
+                                                   : NULL;
+        if (other)
+            return sv_arch_key_error(err, other,
+                                     "cannot be combined with a memory file (template memory)");
+        if (vm->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS && !c->launch->memory_file_shared)
+            return sv_arch_key_error(err, "shared_fs",
+                                     "virtio-fs needs guest RAM its daemon can map, which a "
+                                     "private mapping of a template's memory is not");
+        k->file_backed_mem = true;
+        k->mem_shared = c->launch->memory_file_shared;
+        if (!dup_into(&m->path, mem_file))
+            return oom(err);
+    }
     if (vm->file_mem_backend) {
         k->file_backed_mem = true;
         if (!dup_into(&m->path, vm->file_mem_backend))
@@ -432,7 +449,7 @@ int sv_arch_base_memory_topology(sv_arch_ctx *c, sv_error **err)
     /* vhost-user (virtiofsd) maps guest RAM: it must be shared and fd-backed. */
     if (vm->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS) {
         k->mem_shared = true;
-        if (!vm->enable_hugepages && !vm->file_mem_backend) {
+        if (!vm->enable_hugepages && !vm->file_mem_backend && !mem_file) {
             k->file_backed_mem = true;
             if (!dup_into(&m->path, "/dev/shm"))
                 return oom(err);
@@ -483,8 +500,10 @@ int sv_arch_base_append_console(sv_arch_ctx *c, sv_error **err)
     /* driver serial: -serial chardev:..., the machine's own UART */
     ch->driver = virtio ? SV_CHARDRV_VIRTCONSOLE : SV_CHARDRV_SERIAL;
     ch->fd = l->console_fd >= 0 ? l->console_fd : 0;
-    if (ch->fd)
+    if (ch->fd) {
         ch->client = false;
+        ch->fd_listening = l->console_listening;
+    }
     if (!dup_into(&ch->id, "charconsole0") || (!ch->fd && !dup_into(&ch->path, l->console_path)) ||
         (virtio && !dup_into(&ch->device_id, "console0")))
         return oom(err);
@@ -593,9 +612,14 @@ int sv_arch_base_append_9p(sv_arch_ctx *c, const char *id, const char *dir, cons
     return sv_arch_virtio(c, &fs->v, err);
 }
 
-int sv_arch_base_append_socket(sv_arch_ctx *c, const char *id, const char *path,
+int sv_arch_base_append_socket(sv_arch_ctx *c, const char *id, const char *path, int fd,
                                const char *name, sv_error **err)
 {
+    if ((fd > 0) == (path != NULL))
+        return sv_error_set(err, EINVAL, "launch: the agent channel needs exactly one of a "
+                                         "socket path and a listening fd");
+    if (fd > 0 && fd < 3)
+        return sv_error_set(err, EINVAL, "launch: agent_fd %d is a standard stream", fd);
     int r = ensure_virtio_serial(c, err);
     if (r < 0)
         return r;
@@ -605,6 +629,8 @@ int sv_arch_base_append_socket(sv_arch_ctx *c, const char *id, const char *path,
     sv_qdev_char *ch = &d->u.chr;
     ch->backend = SV_CHAR_SOCKET;
     ch->driver = SV_CHARDRV_VIRTSERIALPORT;
+    ch->fd = fd > 0 ? fd : 0;
+    ch->fd_listening = fd > 0;
     if (!(ch->id = fmt_str("char%s", id)) || !dup_into(&ch->device_id, id) ||
         !dup_into(&ch->path, path) || !dup_into(&ch->name, name))
         return oom(err);
@@ -954,8 +980,9 @@ static int launch_devices(sv_arch_ctx *c, sv_error **err)
         if ((r = ops->append_vhost_user(c, &v, err)) < 0)
             return r;
     }
-    if (l->agent_socket &&
-        (r = ops->append_socket(c, "channel0", l->agent_socket, "agent.channel.0", err)) < 0)
+    if ((l->agent_socket || l->agent_fd > 0) &&
+        (r = ops->append_socket(c, "channel0", l->agent_socket, l->agent_fd, "agent.channel.0",
+                                err)) < 0)
         return r;
     if (l->vsock_cid && (r = ops->append_vsock(c, l->vsock_cid, l->vsock_fd, err)) < 0)
         return r;
@@ -1021,6 +1048,11 @@ static int build(sv_arch_ctx *c, sv_error **err)
     cfg->knobs.no_defaults = true;
     cfg->knobs.no_graphic = true;
     cfg->knobs.no_reboot = true;
+    cfg->knobs.stopped = c->launch->paused;
+    if (c->launch->incoming_defer)
+        cfg->incoming.migration_type = SV_QMIG_DEFER;
+    if (!dup_into(&cfg->pid_file, c->launch->pid_file))
+        return oom(err);
     if ((r = kernel(c, err)) < 0 || (r = ops->append_pflash(c, err)) < 0 || (r = qmp(c, err)) < 0)
         return r;
     /* Kata's buildDevices order: bridges first, so they get slots 2, 3, ... */
