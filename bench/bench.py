@@ -1940,6 +1940,12 @@ def parse_args(argv):
                     help='instead of the figures: boot every arch\'s default config N times '
                          '(alternately sandvm run and create/start/exec) and count failures '
                          'and hangs (N=200 for the issue\'s figure)')
+    ap.add_argument('--investigate', choices=('boot', 'hang', 'start', 'qmp'),
+                    help='instead of the figures: compare variants behind a default alternately '
+                         'and print medians (bench/investigate.py; --variants, --reps, --arch)')
+    ap.add_argument('--variants', nargs='+', metavar='SPEC',
+                    help='with --investigate boot|hang: the variants (BASE[+MOD...]; '
+                         '--investigate boot --variants help lists them)')
     ap.add_argument('--reliability-run-only', action='store_true',
                     help='with --reliability: only `sandvm run`, not the lifecycle verbs')
     ap.add_argument('--boot-timeout', type=int, default=120, metavar='SEC',
@@ -1976,7 +1982,13 @@ def main(argv):
     load_start = loadavg()
     rc = 0
     try:
-        if args.reliability:
+        if args.investigate:
+            import investigate
+            if args.variants == ['help']:
+                print(investigate.BOOT_HELP)
+                return 0
+            rc = investigate.main(bench, args)
+        elif args.reliability:
             rows = bench.reliability(args.reliability)
             os.makedirs(outdir, exist_ok=True)
             md = ['# sandvm boot reliability', '',

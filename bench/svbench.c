@@ -14,6 +14,11 @@
  *       query-status reply. QEMU keeps running. Prints: ns=<fork..reply> pid=<pid>
  *   svbench qmp-rtt SOCK N
  *       One connection; N query-status calls. Prints: ns=<t1> <t2> ... (per call)
+ *   svbench qmp-lines SOCK N LINE...
+ *       One connection; N rounds, each sending every LINE (a command, sent
+ *       as given plus a newline) once and waiting for its reply. Prints one
+ *       line per LINE: ns=<t1> <t2> ... (what the command line's length
+ *       costs: QEMU 7.2 reads QMP one byte per main-loop iteration)
  *   svbench qmp-quit SOCK PID
  *       Connects, sends quit, waits until process PID is gone (pidfd).
  *       Prints: ns=<connect..gone>
@@ -297,6 +302,41 @@ static int cmd_qmp_rtt(const char *sock, long n)
     return 0;
 }
 
+static int cmd_qmp_lines(const char *sock, long n, char **lines, int nl)
+{
+    conn *c = calloc(1, sizeof(*c));
+    int64_t *t = calloc((size_t)n * (size_t)nl, sizeof(*t));
+    if (!c || !t)
+        die("out of memory");
+    char **withnl = calloc((size_t)nl, sizeof(*withnl));
+    if (!withnl)
+        die("out of memory");
+    for (int k = 0; k < nl; k++)
+        if (asprintf(&withnl[k], "%s\n", lines[k]) < 0)
+            die("out of memory");
+    c->fd = unix_connect(sock);
+    handshake(c);
+    for (long i = 0; i < n; i++)
+        for (int k = 0; k < nl; k++) {
+            int64_t t0 = now_ns();
+            send_str(c, withnl[k]);
+            read_reply(c, lines[k]);
+            t[(size_t)k * (size_t)n + (size_t)i] = now_ns() - t0;
+        }
+    close(c->fd);
+    for (int k = 0; k < nl; k++) {
+        fputs("ns=", stdout);
+        for (long i = 0; i < n; i++)
+            printf(i ? " %lld" : "%lld", (long long)t[(size_t)k * (size_t)n + (size_t)i]);
+        putchar('\n');
+        free(withnl[k]);
+    }
+    free(withnl);
+    free(t);
+    free(c);
+    return 0;
+}
+
 static int cmd_qmp_quit(const char *sock, pid_t pid)
 {
     conn *c = calloc(1, sizeof(*c));
@@ -345,7 +385,7 @@ static long parse_long(const char *s, const char *what)
 static void usage(void)
 {
     fputs("usage: svbench time -- CMD... | qemu-start SOCK -- QEMU ARGS... | qmp-rtt SOCK N |\n"
-          "       qmp-quit SOCK PID | wait-gone PID TIMEOUT_MS | cmd SOCK JSON...\n",
+          "       qmp-lines SOCK N LINE... | qmp-quit SOCK PID | wait-gone PID TIMEOUT_MS | cmd SOCK JSON...\n",
           stderr);
     exit(2);
 }
@@ -363,6 +403,8 @@ int main(int argc, char **argv)
         return cmd_qemu_start(argv[2], argv + 4, argc - 4);
     if (!strcmp(m, "qmp-rtt") && argc == 4)
         return cmd_qmp_rtt(argv[2], parse_long(argv[3], "count"));
+    if (!strcmp(m, "qmp-lines") && argc >= 5)
+        return cmd_qmp_lines(argv[2], parse_long(argv[3], "count"), argv + 4, argc - 4);
     if (!strcmp(m, "qmp-quit") && argc == 4)
         return cmd_qmp_quit(argv[2], (pid_t)parse_long(argv[3], "pid"));
     if (!strcmp(m, "wait-gone") && argc == 4) {

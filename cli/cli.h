@@ -47,6 +47,10 @@ int sv_cmd_console(sv_cli *cli, int argc, char **argv, sv_error **err);
 int sv_cmd_qmp(sv_cli *cli, int argc, char **argv, sv_error **err);
 int sv_cmd_threads(sv_cli *cli, int argc, char **argv, sv_error **err);
 int sv_cmd_pids(sv_cli *cli, int argc, char **argv, sv_error **err);
+int sv_cmd_hotplug(sv_cli *cli, int argc, char **argv, sv_error **err);
+int sv_cmd_unplug(sv_cli *cli, int argc, char **argv, sv_error **err);
+int sv_cmd_devices(sv_cli *cli, int argc, char **argv, sv_error **err);
+int sv_cmd_resize(sv_cli *cli, int argc, char **argv, sv_error **err);
 
 /* Prints "sandvm: <verb>: <msg>" and a hint for a usage problem; returns SV_EXIT_USAGE. */
 int sv_cli_usage_error(const char *verb, const char *fmt, ...)
@@ -85,6 +89,8 @@ enum {
     SV_CLI_OPT_ACCEL,
     SV_CLI_OPT_SHARED_DIR,
     SV_CLI_OPT_SHARED_FS,
+    SV_CLI_OPT_MAX_VCPUS,
+    SV_CLI_OPT_MAX_MEMORY,
     SV_CLI_OPT__VERB = 0x200, /* a verb's own long-only options start here */
 };
 
@@ -98,10 +104,13 @@ enum {
     {"initrd", required_argument, NULL, SV_CLI_OPT_INITRD},         \
     {"append", required_argument, NULL, SV_CLI_OPT_APPEND},         \
     {"accel", required_argument, NULL, SV_CLI_OPT_ACCEL}
-/* ... and the shared-directory flags `create` adds. */
+/* ... and the flags only `create` adds: the shared directory, the
+ * hot-plug ceilings of `sandvm resize`. */
 #define SV_CLI_VM_SHARE_OPTIONS                                     \
     {"shared-dir", required_argument, NULL, SV_CLI_OPT_SHARED_DIR}, \
-    {"shared-fs", required_argument, NULL, SV_CLI_OPT_SHARED_FS}
+    {"shared-fs", required_argument, NULL, SV_CLI_OPT_SHARED_FS},   \
+    {"max-vcpus", required_argument, NULL, SV_CLI_OPT_MAX_VCPUS},   \
+    {"max-memory", required_argument, NULL, SV_CLI_OPT_MAX_MEMORY}
 // clang-format on
 #define SV_CLI_VM_SHORT "a:c:m:"
 
@@ -109,6 +118,7 @@ enum {
 typedef struct sv_cli_vm_flags {
     const char *arch, *kernel, *initrd, *append, *accel, *shared_dir, *shared_fs;
     long vcpus, memory;
+    long max_vcpus, max_memory; /* create only */
 } sv_cli_vm_flags;
 
 /* Stores VM flag `c` (a getopt_long() result) with its value `arg`. Returns 1

@@ -126,6 +126,13 @@ int sv_cli_vm_flag(sv_cli_vm_flags *f, const char *verb, int c, const char *arg)
     case SV_CLI_OPT_SHARED_FS:
         f->shared_fs = arg;
         return 1;
+    case SV_CLI_OPT_MAX_VCPUS:
+        return sv_cli_parse_uint(verb, "--max-vcpus", arg, 4096, &f->max_vcpus) ? SV_EXIT_USAGE
+                                                                                 : 1;
+    case SV_CLI_OPT_MAX_MEMORY:
+        return sv_cli_parse_uint(verb, "--max-memory", arg, 16L << 20, &f->max_memory)
+                   ? SV_EXIT_USAGE
+                   : 1;
     default:
         return 0;
     }
@@ -134,7 +141,7 @@ int sv_cli_vm_flag(sv_cli_vm_flags *f, const char *verb, int c, const char *arg)
 bool sv_cli_vm_flags_given(const sv_cli_vm_flags *f)
 {
     return f->arch || f->kernel || f->initrd || f->append || f->accel || f->shared_dir ||
-           f->shared_fs || f->vcpus || f->memory;
+           f->shared_fs || f->vcpus || f->memory || f->max_vcpus || f->max_memory;
 }
 
 /* The default guest's builder: $SANDVM_GUEST_BUILDER, else guest/build-guest
@@ -309,6 +316,9 @@ int sv_cli_vm_config_json(const char *verb, const char *config_path, const sv_cl
             return SV_EXIT_FAILURE;
     }
     if (f->memory && json_set_int(o, "memory", f->memory, err) < 0)
+        return SV_EXIT_FAILURE;
+    if ((f->max_vcpus && json_set_int(o, "max_vcpus", f->max_vcpus, err) < 0) ||
+        (f->max_memory && json_set_int(o, "max_memory", f->max_memory, err) < 0))
         return SV_EXIT_FAILURE;
     if (f->append) {
         json_object *old = NULL;

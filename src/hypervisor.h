@@ -96,6 +96,32 @@ typedef struct sv_hypervisor_ops {
      * pid files name and that prove to be this VM's) and removes its runtime
      * files, leaving state.json and the locks. Best effort: never fails. */
     void (*cleanup)(sv_hv_vm *vm);
+
+    /* ---- hot-plugged devices (sandvm/vm.h "devices") ----
+     * The VM is running or paused. Each call first settles the records of
+     * st->devices with the VMM's own view (a pending unplug the VMM finished
+     * meanwhile is completed and its record dropped) and persists every
+     * change to them before the VMM is asked to do something, so that a
+     * caller killed half-way leaves a record the next call settles. */
+    /* Hot-plugs `dev`; on success its record is st->devices[*index]. */
+    int (*hotplug_add)(sv_hv_vm *vm, const sv_vm_device *dev, size_t *index, sv_error **err);
+    /* Unplugs the device `id`; on success its record is gone; on ETIMEDOUT
+     * (the guest did not release it within timeout_ms) it stays, removing. */
+    int (*hotplug_remove)(sv_hv_vm *vm, const char *id, int timeout_ms, sv_error **err);
+    /* Only the settling step. */
+    int (*devices)(sv_hv_vm *vm, sv_error **err);
+
+    /* ---- resize (sandvm/vm.h "resize") ----
+     * The VM is running. Each call first reconciles st->resized with the
+     * VMM's own view and keeps it in step with what it adds or removes, also
+     * when it fails half-way; the caller saves st afterwards either way. An
+     * unplug waits up to timeout_ms (> 0) for the guest to release the device. */
+    int (*resize_memory)(sv_hv_vm *vm, int64_t mib, int timeout_ms, int64_t *before,
+                         int64_t *after, sv_error **err);
+    int (*resize_vcpus)(sv_hv_vm *vm, int64_t vcpus, int timeout_ms, int64_t *before,
+                        int64_t *after, sv_error **err);
+    /* The VM's current size and ceilings. */
+    int (*get_size)(sv_hv_vm *vm, sv_vm_size *out, sv_error **err);
 } sv_hypervisor_ops;
 
 /* Files of a saved directory (sv_vm_save()). */

@@ -52,6 +52,9 @@ static const char *const own_entries[] = {
     SV_STATE_QEMU_PIDFILE,
     SV_STATE_EXEC_LOCK_FILE,
     SV_STATE_MEMORY_FILE,
+    SV_STATE_LOGGER_PIDFILE,
+    SV_STATE_CONSOLE_LOG,
+    SV_STATE_CONSOLE_LOG_OLD,
     "virtiofsd*.sock", /* SV_STATE_VIRTIOFSD_SOCKET, one per shared directory */
     "virtiofsd*.log",
     "virtiofsd*.pid",
@@ -366,6 +369,101 @@ static const sv_jfield paths_fields[] = {
 };
 static const sv_jschema paths_schema = {sizeof(sv_vm_paths), paths_fields};
 
+/* ---- hot-plugged devices ---- */
+
+static const char *const dev_state_names[] = {"adding", "attached", "removing", NULL};
+_Static_assert(SV_ARRAY_SIZE(dev_state_names) == SV__VM_DEV_STATE_MAX + 1, "device state names");
+
+static const sv_jfield dev_slot_fields[] = {
+    SV_JSTR(sv_vm_dev_slot, qemu_id, "qemu_id"),
+    SV_JSTR(sv_vm_dev_slot, bus, "bus"),
+    SV_JSTR(sv_vm_dev_slot, addr, "addr"),
+    SV_JSTR(sv_vm_dev_slot, guest, "guest"),
+    SV_JSTR(sv_vm_dev_slot, host, "host"),
+    SV_JEND,
+};
+static const sv_jschema dev_slot_schema = {sizeof(sv_vm_dev_slot), dev_slot_fields};
+
+static const sv_jfield dev_record_fields[] = {
+    SV_JSTR(sv_vm_dev_record, id, "id"),
+    SV_JSTR(sv_vm_dev_record, kind, "kind"),
+    SV_JSTR(sv_vm_dev_record, host, "host"),
+    SV_JBOOL(sv_vm_dev_record, read_only, "read_only"),
+    SV_JENUM(sv_vm_dev_record, state, "state", dev_state_names),
+    SV_JARR(sv_vm_dev_record, slots, n_slots, "slots", &dev_slot_schema),
+    SV_JEND,
+};
+static const sv_jschema dev_record_schema = {sizeof(sv_vm_dev_record), dev_record_fields};
+
+void sv_vm_dev_record_clear(sv_vm_dev_record *r)
+{
+    if (!r)
+        return;
+    sv_json_free(&dev_record_schema, r);
+    memset(r, 0, sizeof(*r));
+}
+
+void sv_vm_state_clear_devices(sv_vm_state *st)
+{
+    for (size_t i = 0; i < st->n_devices; i++)
+        sv_vm_dev_record_clear(&st->devices[i]);
+    free(st->devices);
+    st->devices = NULL;
+    st->n_devices = 0;
+}
+
+/* Every record names itself and its QEMU devices. */
+static int check_devices(const sv_vm_state *st, sv_error **err)
+{
+    for (size_t i = 0; i < st->n_devices; i++) {
+        const sv_vm_dev_record *r = &st->devices[i];
+        if (!r->id || !r->kind)
+            return sv_error_set(err, EINVAL, "devices[%zu]: %s: is required", i,
+                                r->id ? "kind" : "id");
+        for (size_t j = 0; j < r->n_slots; j++)
+            if (!r->slots[j].qemu_id)
+                return sv_error_set(err, EINVAL, "devices[%zu].slots[%zu].qemu_id: is required",
+                                    i, j);
+    }
+    return 0;
+}
+
+/* ---- resize: hot-plugged memory and vCPUs ---- */
+
+static const sv_jfield dimm_fields[] = {
+    SV_JSTR(sv_vm_dimm, id, "id"),
+    SV_JSTR(sv_vm_dimm, memdev, "memdev"),
+    SV_JINT(sv_vm_dimm, size_mib, "size_mib", 1, INT64_MAX),
+    SV_JEND,
+};
+static const sv_jschema dimm_schema = {sizeof(sv_vm_dimm), dimm_fields};
+
+static const sv_jfield resized_fields[] = {
+    SV_JARR(sv_vm_resized, dimms, n_dimms, "dimms", &dimm_schema),
+    SV_JSTRV(sv_vm_resized, vcpus, "vcpus"),
+    SV_JEND,
+};
+static const sv_jschema resized_schema = {sizeof(sv_vm_resized), resized_fields};
+
+void sv_vm_resized_clear(sv_vm_resized *r)
+{
+    if (!r)
+        return;
+    sv_json_free(&resized_schema, r);
+    memset(r, 0, sizeof(*r));
+}
+
+static int check_resized(const sv_vm_state *st, sv_error **err)
+{
+    for (size_t i = 0; i < st->resized.n_dimms; i++) {
+        const sv_vm_dimm *d = &st->resized.dimms[i];
+        if (!d->id || !d->memdev)
+            return sv_error_set(err, EINVAL, "resized.dimms[%zu].%s: is required", i,
+                                d->id ? "memdev" : "id");
+    }
+    return 0;
+}
+
 static const sv_jfield state_fields[] = {
     SV_JINT(sv_vm_state, version, "version", 1, INT64_MAX),
     SV_JSTR(sv_vm_state, id, "id"),
@@ -379,6 +477,8 @@ static const sv_jfield state_fields[] = {
     SV_JSTR(sv_vm_state, hypervisor, "hypervisor"),
     SV_JSTR(sv_vm_state, from, "from"),
     SV_JBOOL(sv_vm_state, template_memory, "template_memory"),
+    SV_JARR(sv_vm_state, devices, n_devices, "devices", &dev_record_schema),
+    SV_JOBJ(sv_vm_state, resized, "resized", &resized_schema),
     SV_JEND,
 };
 static const sv_jschema state_schema = {sizeof(sv_vm_state), state_fields};
@@ -430,7 +530,8 @@ int sv_vm_state_parse(const char *text, size_t len, const char *expect_id, sv_vm
     _cleanup_vm_state_ sv_vm_state *st = calloc(1, sizeof(*st));
     if (!st)
         return sv_error_set(err, ENOMEM, "out of memory");
-    if ((r = sv_json_decode(&state_schema, obj, st, "", err)) < 0)
+    if ((r = sv_json_decode(&state_schema, obj, st, "", err)) < 0 ||
+        (r = check_devices(st, err)) < 0 || (r = check_resized(st, err)) < 0)
         return r;
     if (!st->id)
         return sv_error_set(err, EINVAL, "id: is required");
@@ -479,6 +580,92 @@ static int add_str(json_object *o, const char *key, const char *s)
     return s ? add(o, key, json_object_new_string(s)) : 0;
 }
 
+static json_object *dev_record_json(const sv_vm_dev_record *r)
+{
+    _cleanup_json_ json_object *o = json_object_new_object();
+    json_object *slots = json_object_new_array();
+    if (!o || !slots || json_object_object_add(o, "slots", slots) < 0) {
+        json_object_put(slots);
+        return NULL;
+    }
+    if (add_str(o, "id", r->id) < 0 || add_str(o, "kind", r->kind) < 0 ||
+        add_str(o, "host", r->host) < 0 ||
+        (r->read_only && add(o, "read_only", json_object_new_boolean(true)) < 0) ||
+        add_str(o, "state", dev_state_names[r->state]) < 0)
+        return NULL;
+    for (size_t i = 0; i < r->n_slots; i++) {
+        const sv_vm_dev_slot *sl = &r->slots[i];
+        json_object *so = json_object_new_object();
+        if (!so || json_object_array_add(slots, so) < 0) {
+            json_object_put(so);
+            return NULL;
+        }
+        if (add_str(so, "qemu_id", sl->qemu_id) < 0 || add_str(so, "bus", sl->bus) < 0 ||
+            add_str(so, "addr", sl->addr) < 0 || add_str(so, "guest", sl->guest) < 0 ||
+            add_str(so, "host", sl->host) < 0)
+            return NULL;
+    }
+    return TAKE_PTR(o);
+}
+
+static int add_devices(json_object *o, const sv_vm_state *st)
+{
+    if (!st->n_devices)
+        return 0;
+    json_object *arr = json_object_new_array();
+    int r = add(o, "devices", arr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < st->n_devices; i++) {
+        json_object *d = dev_record_json(&st->devices[i]);
+        if (!d || json_object_array_add(arr, d) < 0) {
+            json_object_put(d);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int add_resized(json_object *o, const sv_vm_state *st)
+{
+    const sv_vm_resized *rz = &st->resized;
+    if (!rz->n_dimms && !(rz->vcpus && rz->vcpus[0]))
+        return 0;
+    json_object *ro = json_object_new_object();
+    int r = add(o, "resized", ro);
+    if (r < 0)
+        return r;
+    if (rz->n_dimms) {
+        json_object *arr = json_object_new_array();
+        if ((r = add(ro, "dimms", arr)) < 0)
+            return r;
+        for (size_t i = 0; i < rz->n_dimms; i++) {
+            const sv_vm_dimm *d = &rz->dimms[i];
+            json_object *dj = json_object_new_object();
+            if (!dj || json_object_array_add(arr, dj) < 0) {
+                json_object_put(dj);
+                return -ENOMEM;
+            }
+            if (add_str(dj, "id", d->id) < 0 || add_str(dj, "memdev", d->memdev) < 0 ||
+                add(dj, "size_mib", json_object_new_int64(d->size_mib)) < 0)
+                return -ENOMEM;
+        }
+    }
+    if (rz->vcpus && rz->vcpus[0]) {
+        json_object *arr = json_object_new_array();
+        if ((r = add(ro, "vcpus", arr)) < 0)
+            return r;
+        for (size_t i = 0; rz->vcpus[i]; i++) {
+            json_object *v = json_object_new_string(rz->vcpus[i]);
+            if (!v || json_object_array_add(arr, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
 int sv_vm_state_format(const sv_vm_state *st, const char *id, char **text_out, sv_error **err)
 {
     if (!id)
@@ -510,7 +697,8 @@ int sv_vm_state_format(const sv_vm_state *st, const char *id, char **text_out, s
               (!st->config || add(o, "config", json_object_get(st->config)) == 0) &&
               add_str(o, "hypervisor", st->hypervisor) == 0 && add_str(o, "from", st->from) == 0 &&
               (!st->template_memory ||
-               add(o, "template_memory", json_object_new_boolean(true)) == 0);
+               add(o, "template_memory", json_object_new_boolean(true)) == 0) &&
+              add_devices(o, st) == 0 && add_resized(o, st) == 0;
     json_object_put(paths);
     if (!ok)
         return sv_error_set(err, ENOMEM, "out of memory");

@@ -54,6 +54,10 @@
 #define SV_STATE_EXEC_LOCK_FILE "exec.lock"
 /* Guest RAM of a VM created with template memory (sv_vm_create_opts). */
 #define SV_STATE_MEMORY_FILE "memory"
+/* The console logger (src/logger.h): its pid file and the capped log. */
+#define SV_STATE_LOGGER_PIDFILE "logger.pid"
+#define SV_STATE_CONSOLE_LOG "console.log"
+#define SV_STATE_CONSOLE_LOG_OLD "console.log.1"
 
 /* state.json is at most this large (the VM config it embeds is capped at
  * SV_MAX_CONFIG_BYTES). */
@@ -129,6 +133,66 @@ typedef struct sv_vm_paths {
 
 #define SV_VM_STATE_VERSION 1
 
+/* ---- hot-plugged devices (src/qemu/hotplug.c) ---- */
+
+/* Where one QEMU device of a hot-plugged device sits (a VFIO group is
+ * several QEMU devices, every other kind one). */
+typedef struct sv_vm_dev_slot {
+    char *qemu_id; /* the QEMU device id (device_del's) */
+    char *bus;     /* "pci-bridge-0", "rp1", "scsi0.0", "ccw" */
+    char *addr;    /* on that bus: PCI slot "01", "0:1" (scsi-id:lun), devno "fe.0.0005" */
+    char *guest;   /* the guest's address: PCI path "02/01", "0:1", "0.0.0005"; NULL: unknown */
+    char *host;    /* VFIO: the function's BDF or mdev path; else NULL */
+} sv_vm_dev_slot;
+
+/* Where a hot-plugged device is in its life: "adding" from before the
+ * first QMP command until QEMU has the device, "attached", "removing" from
+ * device_del until DEVICE_DELETED (or until QEMU no longer lists it). The
+ * id and the places stay reserved in every one of them. */
+typedef enum {
+    SV_VM_DEV_ADDING,
+    SV_VM_DEV_ATTACHED,
+    SV_VM_DEV_REMOVING,
+    SV__VM_DEV_STATE_MAX
+} sv_vm_dev_state;
+
+/* One hot-plugged device, as state.json records it. */
+typedef struct sv_vm_dev_record {
+    char *id;   /* sandvm's id for it (sv_vm_device.id) */
+    char *kind; /* sv_vm_device_kind_name() */
+    char *host; /* what it is on the host: image, interface, socket, IOMMU group */
+    bool read_only;
+    sv_vm_dev_state state;
+    sv_vm_dev_slot *slots;
+    size_t n_slots;
+} sv_vm_dev_record;
+
+/* Frees what `r` holds and zeroes it; NULL is accepted. */
+void sv_vm_dev_record_clear(sv_vm_dev_record *r);
+
+/* ---- resize: hot-plugged memory and vCPUs (src/qemu/resize.c) ---- */
+
+/* A DIMM that sv_vm_resize_memory() plugged in: the pc-dimm device and the
+ * memory backend object behind it. */
+typedef struct sv_vm_dimm {
+    char *id;         /* the device ("dimmmem<N>") */
+    char *memdev;     /* its backend object ("mem<N>"), object-del'ed after the unplug */
+    int64_t size_mib;
+} sv_vm_dimm;
+
+/* What the resizes of a running VM added, oldest first. QEMU's own lists
+ * (query-memory-devices, query-hotpluggable-cpus) are the truth; each resize
+ * reconciles this record with them first, so an entry a crash left behind,
+ * or one of a QEMU that started afresh, is dropped then. */
+typedef struct sv_vm_resized {
+    sv_vm_dimm *dimms;
+    size_t n_dimms;
+    char **vcpus; /* hot-plugged vCPU device ids ("cpu-<N>"), NULL-terminated; NULL: none */
+} sv_vm_resized;
+
+/* Frees what `r` holds and zeroes it; NULL is accepted. */
+void sv_vm_resized_clear(sv_vm_resized *r);
+
 /* The content of state.json. Every pointer is owned by the struct. */
 typedef struct sv_vm_state {
     int64_t version;         /* format; sv_vm_state_save() writes SV_VM_STATE_VERSION */
@@ -143,7 +207,14 @@ typedef struct sv_vm_state {
     char *hypervisor;    /* the backend ("qemu"); NULL: not recorded (qemu) */
     char *from;          /* the saved directory the VM is restored from; NULL: boots */
     bool template_memory; /* guest RAM lives in SV_STATE_MEMORY_FILE (shared, for sv_vm_save) */
+    sv_vm_dev_record *devices; /* hot-plugged devices, in the order they were added */
+    size_t n_devices;
+    sv_vm_resized resized; /* hot-plugged memory and vCPUs (key "resized", absent when empty) */
 } sv_vm_state;
+
+/* Drops every hot-plugged device record of `st` (a QEMU that starts afresh
+ * has none of them). */
+void sv_vm_state_clear_devices(sv_vm_state *st);
 
 /* Frees what `st` holds and zeroes it (st itself is not freed); NULL is accepted. */
 void sv_vm_state_clear(sv_vm_state *st);

@@ -528,11 +528,41 @@ static int write_saved_config(session *s, int dirfd, const char *dir, sv_error *
     return 0;
 }
 
+/* A saved VM restores into a QEMU built from its config alone: one that
+ * has memory or vCPUs a resize added (as last recorded) cannot be saved. */
+static int refuse_resized(session *s, sv_error **err)
+{
+    size_t vcpus = 0;
+    while (s->st->resized.vcpus && s->st->resized.vcpus[vcpus])
+        vcpus++;
+    if (s->st->resized.n_dimms || vcpus)
+        return sv_error_set(err, EINVAL,
+                            "saving vm %s: it has %zu DIMM(s) and %zu vCPU(s) a resize "
+                            "hot-plugged, which a VM restored from the save would lack; resize "
+                            "it back to its boot size first",
+                            s->h.id, s->st->resized.n_dimms, vcpus);
+    return 0;
+}
+
+/* A saved VM restores into a QEMU built from its config alone, which lacks
+ * what was hot-plugged: such a VM cannot be saved. */
+static int refuse_hotplugged(session *s, sv_error **err)
+{
+    if (s->st->n_devices)
+        return sv_error_set(err, EINVAL,
+                            "saving vm %s: it has %zu hot-plugged device(s) (%s%s), which a VM "
+                            "restored from the save would lack; unplug them first",
+                            s->h.id, s->st->n_devices, s->st->devices[0].id,
+                            s->st->n_devices > 1 ? ", ..." : "");
+    return 0;
+}
+
 int sv_vm_save(sv_vm *vm, const char *dir, sv_error **err)
 {
     _cleanup_session_ session s = {0};
     int r = session_begin(vm, &s, err);
-    if (r < 0 || (r = need_live(&s, err)) < 0)
+    if (r < 0 || (r = need_live(&s, err)) < 0 || (r = refuse_resized(&s, err)) < 0 ||
+        (r = refuse_hotplugged(&s, err)) < 0)
         return r;
     _cleanup_close_ int dirfd = make_save_dir(s.h.id, dir, err);
     if (dirfd < 0)
@@ -801,4 +831,227 @@ int sv_vm_exec(sv_vm *vm, const sv_exec_opts *opts, int *exit_status, sv_error *
     }
     sv_lock_release(&lock);
     return r;
+}
+
+/* ---- resize ------------------------------------------------------------------------------ */
+
+#define RESIZE_UNPLUG_TIMEOUT_MS 10000
+
+/* The VM must be running: a paused guest cannot bring a vCPU online or
+ * release one. */
+static int need_running(session *s, sv_error **err)
+{
+    sv_hv_observed o = observe(s);
+    if (o.state == SV_VM_PAUSED)
+        return sv_error_set(err, EINVAL, "vm %s is paused; resume it first", s->h.id);
+    if (o.state != SV_VM_RUNNING)
+        return sv_error_set(err, EINVAL, "vm %s is not running (it is %s)", s->h.id,
+                            state_word(&o));
+    return 0;
+}
+
+int sv_vm_get_size(sv_vm *vm, sv_vm_size *out, sv_error **err)
+{
+    if (!out)
+        return sv_error_set(err, EINVAL, "sv_vm_get_size: NULL argument");
+    _cleanup_session_ session s = {0};
+    int r = session_begin(vm, &s, err);
+    if (r < 0 || (r = need_live(&s, err)) < 0)
+        return r;
+    r = s.hv->get_size(&s.h, out, err);
+    /* the reconciled record of what resizes added */
+    int w = save_state(&s, r < 0 ? NULL : err);
+    return r < 0 ? r : w;
+}
+
+static int resize(sv_vm *vm, bool memory, int64_t value, int timeout_ms, int64_t *before,
+                  int64_t *after, sv_error **err)
+{
+    _cleanup_session_ session s = {0};
+    int r = session_begin(vm, &s, err);
+    if (r < 0 || (r = need_running(&s, err)) < 0)
+        return r;
+    int64_t b = 0, a = 0;
+    int t = timeout_ms > 0 ? timeout_ms : RESIZE_UNPLUG_TIMEOUT_MS;
+    r = memory ? s.hv->resize_memory(&s.h, value, t, &b, &a, err)
+               : s.hv->resize_vcpus(&s.h, value, t, &b, &a, err);
+    /* what was added or removed is recorded, also when a later step failed */
+    int w = save_state(&s, r < 0 ? NULL : err);
+    if (before)
+        *before = b;
+    if (after)
+        *after = a;
+    return r < 0 ? r : w;
+}
+
+int sv_vm_resize_memory(sv_vm *vm, int64_t mib, int timeout_ms, int64_t *old_mib,
+                        int64_t *new_mib, sv_error **err)
+{
+    return resize(vm, true, mib, timeout_ms, old_mib, new_mib, err);
+}
+
+int sv_vm_resize_vcpus(sv_vm *vm, int64_t vcpus, int timeout_ms, int64_t *old_vcpus,
+                       int64_t *new_vcpus, sv_error **err)
+{
+    return resize(vm, false, vcpus, timeout_ms, old_vcpus, new_vcpus, err);
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static const char *const device_kind_names[] = {
+    [SV_VM_DEVICE_BLOCK] = "block",
+    [SV_VM_DEVICE_NET] = "net",
+    [SV_VM_DEVICE_VFIO] = "vfio",
+    [SV_VM_DEVICE_VHOST_USER_BLK] = "vhost-user-blk",
+    [SV_VM_DEVICE_VHOST_USER_FS] = "vhost-user-fs",
+    [SV_VM_DEVICE_VSOCK] = "vsock",
+};
+_Static_assert(SV_ARRAY_SIZE(device_kind_names) == SV__VM_DEVICE_MAX, "device kind names");
+
+const char *sv_vm_device_kind_name(int kind)
+{
+    return kind >= 0 && kind < SV__VM_DEVICE_MAX ? device_kind_names[kind] : NULL;
+}
+
+int sv_vm_device_kind_from_name(const char *name)
+{
+    for (int i = 0; name && i < SV__VM_DEVICE_MAX; i++)
+        if (strcmp(device_kind_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void device_info_clear(sv_vm_device_info *d)
+{
+    free(d->id);
+    free(d->host);
+    for (size_t i = 0; i < d->n_slots; i++) {
+        sv_vm_device_slot *s = &d->slots[i];
+        free(s->qemu_id);
+        free(s->bus);
+        free(s->addr);
+        free(s->guest);
+        free(s->host);
+    }
+    free(d->slots);
+    memset(d, 0, sizeof(*d));
+}
+
+void sv_vm_device_info_free(sv_vm_device_info *info)
+{
+    if (!info)
+        return;
+    device_info_clear(info);
+    free(info);
+}
+
+void sv_vm_device_info_list_free(sv_vm_device_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        device_info_clear(&list[i]);
+    free(list);
+}
+
+static bool dup_ok(char **dst, const char *src)
+{
+    return !src || (*dst = strdup(src)) != NULL;
+}
+
+/* The public view of a record: -ENOMEM, or 0 with *out filled. */
+static int device_info_fill(sv_vm_device_info *out, const sv_vm_dev_record *r)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = sv_vm_device_kind_from_name(r->kind);
+    out->read_only = r->read_only;
+    out->unplugging = r->state == SV_VM_DEV_REMOVING;
+    if (!dup_ok(&out->id, r->id) || !dup_ok(&out->host, r->host) ||
+        !(out->slots = calloc(r->n_slots ? r->n_slots : 1, sizeof(*out->slots))))
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_slots; i++, out->n_slots++) {
+        const sv_vm_dev_slot *s = &r->slots[i];
+        sv_vm_device_slot *o = &out->slots[i];
+        if (!dup_ok(&o->qemu_id, s->qemu_id) || !dup_ok(&o->bus, s->bus) ||
+            !dup_ok(&o->addr, s->addr) || !dup_ok(&o->guest, s->guest) ||
+            !dup_ok(&o->host, s->host)) {
+            out->n_slots++;
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int need_devices(session *s, sv_error **err)
+{
+    if (!s->hv->hotplug_add || !s->hv->hotplug_remove || !s->hv->devices)
+        return sv_error_set(err, ENOTSUP, "vm %s: hypervisor %s cannot hot-plug devices",
+                            s->h.id, s->hv->name);
+    return need_live(s, err);
+}
+
+int sv_vm_hotplug(sv_vm *vm, const sv_vm_device *dev, sv_vm_device_info **out, sv_error **err)
+{
+    if (!dev)
+        return sv_error_set(err, EINVAL, "sv_vm_hotplug: no device given");
+    _cleanup_session_ session s = {0};
+    int r = session_begin(vm, &s, err);
+    if (r < 0 || (r = need_devices(&s, err)) < 0)
+        return r;
+    size_t index = 0;
+    r = s.hv->hotplug_add(&s.h, dev, &index, err);
+    int w = save_state(&s, r < 0 ? NULL : err);
+    if (r < 0 || w < 0)
+        return r < 0 ? r : w;
+    if (!out)
+        return 0;
+    sv_vm_device_info *info = calloc(1, sizeof(*info));
+    if (!info || device_info_fill(info, &s.st->devices[index]) < 0) {
+        sv_vm_device_info_free(info);
+        return oom(err);
+    }
+    *out = info;
+    return 0;
+}
+
+int sv_vm_unplug(sv_vm *vm, const char *id, int timeout_ms, sv_error **err)
+{
+    if (!id)
+        return sv_error_set(err, EINVAL, "sv_vm_unplug: no device id given");
+    _cleanup_session_ session s = {0};
+    int r = session_begin(vm, &s, err);
+    if (r < 0 || (r = need_devices(&s, err)) < 0)
+        return r;
+    r = s.hv->hotplug_remove(&s.h, id, timeout_ms, err);
+    int w = save_state(&s, r < 0 ? NULL : err);
+    return r < 0 ? r : w;
+}
+
+int sv_vm_devices(sv_vm *vm, sv_vm_device_info **out, size_t *n_out, sv_error **err)
+{
+    if (!out || !n_out)
+        return sv_error_set(err, EINVAL, "sv_vm_devices: NULL argument");
+    _cleanup_session_ session s = {0};
+    int r = session_begin(vm, &s, err);
+    if (r < 0)
+        return r;
+    size_t n = 0;
+    sv_hv_observed o = observe(&s);
+    /* a VM that is not running has nothing plugged: its records, if any,
+     * belong to a QEMU that is gone */
+    if (live_state(o.state)) {
+        /* settling persists what it changes */
+        if ((r = need_devices(&s, err)) < 0 || (r = s.hv->devices(&s.h, err)) < 0)
+            return r;
+        n = s.st->n_devices;
+    }
+    sv_vm_device_info *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return oom(err);
+    for (size_t i = 0; i < n; i++)
+        if (device_info_fill(&v[i], &s.st->devices[i]) < 0) {
+            sv_vm_device_info_list_free(v, i + 1);
+            return oom(err);
+        }
+    *out = v;
+    *n_out = n;
+    return 0;
 }

@@ -368,7 +368,13 @@ static int run_with_host(run_state *s, const sv_vm_config *vm, const sv_host_fac
     _cleanup_close_ int con = sp[0];
     _cleanup_close_ int con_child = sp[1];
 
-    sv_vm_launch launch = {.console_fd = con_child, .qmp_fd = -1, .initrd_override = initrd};
+    /* A job's VM is never hot-plugged: the arch may pick a machine without
+     * PCI (x86_64 microvm), which under TCG needs the host's TSC rate. */
+    sv_vm_launch launch = {.console_fd = con_child, .qmp_fd = -1, .initrd_override = initrd,
+                           .no_hotplug = true};
+    if (sv_qemu_arch_guest(vm, host) == SV_VM_ARCH_X86_64 && !vm->machine_type &&
+        strcmp(sv_qemu_arch_accel(vm, host), "tcg") == 0)
+        launch.tsc_khz = sv_host_tsc_khz();
     _cleanup_(sv_qemu_config_freep) sv_qemu_config *qcfg = NULL;
     if ((r = sv_qemu_arch_build(vm, host, &launch, &qcfg, &s->err)) < 0)
         return r;

@@ -8,7 +8,10 @@
  *   - keeps a shell on /dev/console (respawned when it exits);
  *   - powers the VM off on SIGUSR1/SIGUSR2/SIGTERM/SIGINT (busybox poweroff,
  *     the kernel's orderly_poweroff, ctrl-alt-del) and on a KEY_POWER press
- *     on /dev/input/event* (ACPI power button, gpio-keys).
+ *     on /dev/input/event* (ACPI power button, gpio-keys);
+ *   - brings hot-plugged vCPUs and memory blocks online (the kernel's
+ *     uevents; there is no udev), memory as ZONE_MOVABLE so that it can be
+ *     unplugged again.
  *
  *   sandvm-agent --port /dev/vportNpM   serve a virtio-serial port
  *   sandvm-agent --fd N                 serve the connected socket N; exit at
@@ -31,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/input.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -43,6 +47,7 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -182,6 +187,7 @@ static struct {
     bool host_gone;     /* the port reported the host end disconnected ... */
     int64_t gone_since; /* ... since then, while a command runs */
     int sigfd;
+    int uevent; /* NETLINK_KOBJECT_UEVENT, -1: none */
     int input[8];
     int n_input;
 
@@ -942,6 +948,174 @@ static void on_input(int fd)
     }
 }
 
+/* ---- hot-plugged vCPUs and memory ------------------------------------------------ */
+
+/*
+ * A vCPU or memory block the host hot-plugs (sandvm resize) arrives offline
+ * on x86_64 (ACPI) and s390x; ppc64le pseries brings its own online in the
+ * kernel. Without udev, the agent does what udev's rules would: on the
+ * kernel's "add" uevent of /devices/system/cpu/cpuN it writes 1 to its
+ * `online`, of /devices/system/memory/memoryN "online_movable" (else
+ * "online") to its `state`. ZONE_MOVABLE holds no kernel allocations, so the
+ * block can be offlined again when the host unplugs it.
+ */
+
+#define CPU_DIR "/sys/devices/system/cpu"
+#define MEMORY_DIR "/sys/devices/system/memory"
+
+/* Whether `name` is `prefix` followed by digits only (a sysfs entry name:
+ * nothing of it can leave the directory). */
+static bool numbered(const char *name, const char *prefix)
+{
+    size_t pl = strlen(prefix), n;
+    if (strncmp(name, prefix, pl) != 0)
+        return false;
+    n = strspn(name + pl, "0123456789");
+    return n > 0 && n < 12 && name[pl + n] == '\0';
+}
+
+/* The first line of the sysfs file `path` into buf; false when unreadable. */
+static bool read_attr(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return true;
+}
+
+static int write_attr(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, value, strlen(value));
+    int e = n < 0 ? -errno : 0;
+    close(fd);
+    return e;
+}
+
+static void online_cpu(const char *name)
+{
+    char path[128], v[16];
+    if (!numbered(name, "cpu"))
+        return;
+    snprintf(path, sizeof(path), CPU_DIR "/%s/online", name);
+    /* (cpu0 often has no `online`: it cannot go offline) */
+    if (!read_attr(path, v, sizeof(v)) || strcmp(v, "0") != 0)
+        return;
+    int e = write_attr(path, "1");
+    if (e < 0)
+        say("%s: cannot bring it online: %s", name, strerror(-e));
+}
+
+static void online_memory(const char *name)
+{
+    char path[128], v[32];
+    if (!numbered(name, "memory"))
+        return;
+    snprintf(path, sizeof(path), MEMORY_DIR "/%s/state", name);
+    if (!read_attr(path, v, sizeof(v)) || strcmp(v, "offline") != 0)
+        return;
+    int e = write_attr(path, "online_movable");
+    if (e < 0)
+        e = write_attr(path, "online");
+    if (e < 0)
+        say("%s: cannot bring it online: %s", name, strerror(-e));
+}
+
+/* Everything that is offline now (at start, and after lost uevents). */
+static void online_all(void)
+{
+    static const struct {
+        const char *dir, *prefix;
+        void (*online)(const char *name);
+    } kinds[] = {{CPU_DIR, "cpu", online_cpu}, {MEMORY_DIR, "memory", online_memory}};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        DIR *d = opendir(kinds[k].dir);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (numbered(e->d_name, kinds[k].prefix))
+                kinds[k].online(e->d_name);
+        closedir(d);
+    }
+}
+
+static void open_uevents(void)
+{
+    A.uevent = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      NETLINK_KOBJECT_UEVENT);
+    if (A.uevent < 0)
+        return;
+    /* a burst of a big DIMM's blocks must not overflow it */
+    int size = 1 << 20;
+    if (setsockopt(A.uevent, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+        setsockopt(A.uevent, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1}; /* the kernel's group */
+    if (bind(A.uevent, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        say("uevents: %s", strerror(errno));
+        close_fd(&A.uevent);
+    }
+}
+
+/* One uevent, "ACTION@DEVPATH\0KEY=value\0...": acts on the "add" of a
+ * vCPU or a memory block. */
+static void on_uevent_msg(const char *msg, size_t len)
+{
+    const char *action = NULL, *devpath = NULL, *subsystem = NULL;
+    for (size_t off = strnlen(msg, len) + 1; off < len;) {
+        const char *kv = msg + off;
+        size_t n = strnlen(kv, len - off);
+        if (off + n >= len)
+            break; /* not NUL-terminated: ignore the rest */
+        if (!strncmp(kv, "ACTION=", 7))
+            action = kv + 7;
+        else if (!strncmp(kv, "DEVPATH=", 8))
+            devpath = kv + 8;
+        else if (!strncmp(kv, "SUBSYSTEM=", 10))
+            subsystem = kv + 10;
+        off += n + 1;
+    }
+    if (!action || !devpath || !subsystem || strcmp(action, "add") != 0)
+        return;
+    if (!strcmp(subsystem, "cpu") && !strncmp(devpath, "/devices/system/cpu/", 20))
+        online_cpu(devpath + 20);
+    else if (!strcmp(subsystem, "memory") && !strncmp(devpath, "/devices/system/memory/", 23))
+        online_memory(devpath + 23);
+}
+
+static void on_uevents(void)
+{
+    static char buf[8192];
+    for (;;) {
+        struct sockaddr_nl sa;
+        struct iovec iov = {buf, sizeof(buf) - 1};
+        struct msghdr mh = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov,
+                            .msg_iovlen = 1};
+        ssize_t n = recvmsg(A.uevent, &mh, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == ENOBUFS) {
+            online_all(); /* some were lost: look at everything */
+            continue;
+        }
+        if (n <= 0)
+            return;
+        /* the kernel's own messages only (pid 0), never another process's */
+        if (mh.msg_namelen != sizeof(sa) || sa.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
+            continue;
+        buf[n] = '\0';
+        on_uevent_msg(buf, (size_t)n);
+    }
+}
+
 static void open_inputs(void)
 {
     DIR *d = opendir("/dev/input");
@@ -966,7 +1140,7 @@ static void open_inputs(void)
 
 static void loop(void)
 {
-    enum { P_SIG, P_PORT, P_IN, P_OUT, P_ERR, P_INPUT };
+    enum { P_SIG, P_PORT, P_IN, P_OUT, P_ERR, P_UEVENT, P_INPUT };
     struct pollfd pf[P_INPUT + 8];
     for (;;) {
         if (A.socket_mode && A.port < 0)
@@ -1001,6 +1175,8 @@ static void loop(void)
         }
         for (int i = 0; i < A.n_input; i++)
             pf[P_INPUT + i] = (struct pollfd){.fd = A.input[i], .events = POLLIN};
+        if (A.uevent >= 0)
+            pf[P_UEVENT] = (struct pollfd){.fd = A.uevent, .events = POLLIN};
 
         int timeout = -1;
         if (A.port_wait)
@@ -1027,6 +1203,8 @@ static void loop(void)
 
         if (pf[P_SIG].revents)
             on_signals();
+        if (pf[P_UEVENT].fd >= 0 && pf[P_UEVENT].revents)
+            on_uevents();
         for (int i = 0; i < A.n_input; i++)
             if (pf[P_INPUT + i].revents)
                 on_input(A.input[i]);
@@ -1073,7 +1251,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    A.port = A.sigfd = A.in_fd = A.out_fd = A.err_fd = -1;
+    A.port = A.sigfd = A.in_fd = A.out_fd = A.err_fd = A.uevent = -1;
     A.pid1 = getpid() == 1;
     if (argc != 3)
         return usage();
@@ -1135,6 +1313,9 @@ int main(int argc, char **argv)
         /* ctrl-alt-del (s390x signal-quiesce) becomes SIGINT, a clean power-off */
         reboot(RB_DISABLE_CAD);
         open_inputs();
+        /* listen first, then look: nothing added in between is missed */
+        open_uevents();
+        online_all();
         spawn_shell();
     }
     loop();
@@ -1145,6 +1326,7 @@ int main(int argc, char **argv)
     free(A.rx);
     for (int i = 0; i < A.n_input; i++)
         close(A.input[i]);
+    close_fd(&A.uevent);
     close(A.sigfd);
     if (A.pid1)
         power_off("agent stopped");

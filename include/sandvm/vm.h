@@ -229,6 +229,181 @@ typedef struct sv_exec_opts {
  * before or during the command. */
 int sv_vm_exec(sv_vm *vm, const sv_exec_opts *opts, int *exit_status, sv_error **err);
 
+/* ---- devices ------------------------------------------------------------------ */
+
+/* Devices hot-plugged into a running (or paused) VM over QMP. Each gets an id
+ * (given, or picked by sandvm: "blk0", "net0", ...) that names it until it is
+ * unplugged, and a place on the VM's buses: a slot on a PCI bridge (30 per
+ * bridge, config key default_bridges), a PCIe root port (pcie_root_port; on
+ * aarch64 virt every PCI device, VFIO with hotplug_vfio_on_root_bus
+ * elsewhere), an id:lun on the virtio-scsi controller
+ * (block_device_driver virtio-scsi), or a CCW device number (s390x). What is
+ * attached, where, and what is still being removed is recorded in the VM's
+ * state, so any later process sees it; a VM that starts again starts with
+ * none of it. */
+typedef enum {
+    SV_VM_DEVICE_BLOCK,          /* a disk on block_device_driver: virtio-blk on a bridge slot,
+                                    scsi-hd on the SCSI controller, virtio-blk-ccw on s390x */
+    SV_VM_DEVICE_NET,            /* virtio-net on a tap (or macvtap) sandvm opens */
+    SV_VM_DEVICE_VFIO,           /* every PCI function of one IOMMU group, passed through */
+    SV_VM_DEVICE_VHOST_USER_BLK, /* a vhost-user-blk backend's socket (qemu-storage-daemon, SPDK) */
+    SV_VM_DEVICE_VHOST_USER_FS,  /* a vhost-user-fs backend's socket (virtiofsd), with a tag */
+    SV_VM_DEVICE_VSOCK,          /* vhost-vsock with a guest CID (sandvm opens /dev/vhost-vsock) */
+    SV__VM_DEVICE_MAX
+} sv_vm_device_kind;
+
+/* "block", "net", "vfio", "vhost-user-blk", "vhost-user-fs", "vsock"; NULL
+ * out of range. sv_vm_device_kind_from_name() is the reverse, -1 if none. */
+const char *sv_vm_device_kind_name(int kind);
+int sv_vm_device_kind_from_name(const char *name);
+
+/* Longest device id, in bytes. */
+#define SV_VM_DEVICE_ID_MAX 20
+
+/* What to hot-plug. Zero-initialise, set kind and what it takes; strings
+ * are read during the call only. */
+typedef struct sv_vm_device {
+    int kind;          /* sv_vm_device_kind */
+    const char *id;    /* 1-SV_VM_DEVICE_ID_MAX of [A-Za-z0-9_-], starting with a letter;
+                          NULL: the kind's name stem and the lowest free number */
+    const char *path;  /* BLOCK: an absolute path to a regular file or a block device (raw);
+                          VHOST_USER_*: the backend's unix socket (absolute);
+                          VFIO: "/dev/vfio/<group>" or a PCI address ("0000:01:00.0" or
+                          "01:00.0"), meaning that function's whole IOMMU group */
+    int64_t major, minor; /* BLOCK without path: the host block device major:minor (major
+                          >= 1), found through /sys/dev/block */
+    bool read_only;    /* BLOCK */
+    const char *ifname; /* NET: an existing tap (or macvtap) interface in the caller's
+                          network namespace (the fds are opened there) */
+    bool macvtap;      /* NET: ifname is a macvtap (its /dev/tap<ifindex> is opened) */
+    const char *mac;   /* NET: the guest's MAC address; NULL: QEMU picks one */
+    unsigned queues;   /* NET: queue pairs (multi-queue tap, one fd each); 0 means 1 */
+    const char *tag;   /* VHOST_USER_FS: the guest's mount tag (1-36 bytes) */
+    uint32_t cid;      /* VSOCK: the guest's context id, >= 3 */
+} sv_vm_device;
+
+/* Where one QEMU device of a hot-plugged device sits (a VFIO group is one
+ * per PCI function; the other kinds have one). */
+typedef struct sv_vm_device_slot {
+    char *qemu_id; /* QEMU's device id */
+    char *bus;     /* "pci-bridge-0", "rp1", "scsi0.0", "ccw" */
+    char *addr;    /* the place on that bus: PCI slot "01", root port "00", SCSI
+                      "<scsi-id>:<lun>", CCW devno "fe.0.0005" */
+    char *guest;   /* how the guest finds it: PCI path "02/01" (bridge slot/device
+                      slot), SCSI "0:1", CCW "0.0.0005"; NULL when unknown */
+    char *host;    /* VFIO: the host function's PCI address or mdev; else NULL */
+} sv_vm_device_slot;
+
+typedef struct sv_vm_device_info {
+    char *id;
+    int kind;       /* sv_vm_device_kind */
+    char *host;     /* the file or device, the interface, the socket, the IOMMU group */
+    bool read_only;
+    bool unplugging; /* an unplug is pending: QEMU still holds the device (and its id) */
+    sv_vm_device_slot *slots;
+    size_t n_slots;
+} sv_vm_device_info;
+
+/* Hot-plugs `dev` into the running or paused VM (a paused guest notices it
+ * when resumed), through QMP: blockdev-add + device_add (BLOCK); getfd of
+ * each tap (and vhost-net) fd + netdev_add + device_add (NET); device_add per
+ * function (VFIO); chardev-add + device_add (VHOST_USER_*); getfd +
+ * device_add (VSOCK). docs/devices.md has the exact sequences. Returns once
+ * QEMU has added the device; the guest's driver may take a moment longer to
+ * show it. *out (may be NULL; free with sv_vm_device_info_free()) says where
+ * it went. A step that fails undoes the ones before it (blockdev-del,
+ * netdev_del, chardev-remove, device_del of the group's functions already
+ * added) and gives its place back. Errors: EINVAL naming the field
+ * ("net.ifname: ..."), the state ("vm X is not running") or a VM that cannot take
+ * the device (no PCI bridge, nvdimm or virtio-mmio block driver, vhost-user
+ * without shared memory: config key enable_vhost_user_store); EEXIST for an
+ * id in use (also by a device whose unplug is pending: "still held by QEMU");
+ * ENOSPC when the bus is full; ENOENT for a missing file, interface or
+ * IOMMU group; EIO "qmp CMD: CLASS: DESC" when QEMU refuses. */
+int sv_vm_hotplug(sv_vm *vm, const sv_vm_device *dev, sv_vm_device_info **out, sv_error **err);
+
+/* Unplugs device `id` (all of a VFIO group's functions): device_del, then
+ * waits up to `timeout_ms` (<= 0: 10000) for QEMU's DEVICE_DELETED, which
+ * most buses send only once the guest released the device; then removes its
+ * backend (blockdev-del, netdev_del, chardev-remove) and frees its place and
+ * id. A guest that does not release it (a paused VM, a guest without PCI
+ * hotplug) makes it ETIMEDOUT "vm X: device Y: unplug still pending after N
+ * ms (the guest has not released it)": the VM is unaffected, the device
+ * stays recorded as unplugging, and its id and place stay taken until QEMU
+ * lets it go, which any later call on the VM notices (sv_vm_devices(), or
+ * sv_vm_unplug() again, which also waits for the event). ENOENT "vm X has no
+ * hot-plugged device Y". */
+int sv_vm_unplug(sv_vm *vm, const char *id, int timeout_ms, sv_error **err);
+
+/* The hot-plugged devices of the VM, in the order they were added (*out:
+ * free with sv_vm_device_info_list_free()). For a running or paused VM,
+ * devices whose unplug was pending and that QEMU has let go meanwhile are
+ * finished (their backends removed) and left out. */
+int sv_vm_devices(sv_vm *vm, sv_vm_device_info **out, size_t *n_out, sv_error **err);
+
+void sv_vm_device_info_free(sv_vm_device_info *info);
+void sv_vm_device_info_list_free(sv_vm_device_info *list, size_t n);
+
+/* ---- resize --------------------------------------------------------------------- */
+
+/* Memory and vCPUs of a running VM, changed while it runs (Kata's
+ * ResizeMemory / ResizeVCPUs). The room for it is set when the VM is created
+ * (config keys max_memory, memory_slots, max_vcpus; docs/vm-config.md); what
+ * each arch can do (QEMU 7.2):
+ *
+ *   arch     memory up        memory down           vCPUs up   vCPUs down
+ *   x86_64   pc-dimm (ACPI)   yes (hot-plugged)     yes        under KVM only (ACPI eject;
+ *                                                              QEMU 7.2's TCG breaks on it)
+ *   ppc64le  pc-dimm (LMBs)   yes (hot-plugged)     yes        yes
+ *   aarch64  with firmware*   -                     no         no
+ *   s390x    no               no                    yes        no
+ *
+ *   * QEMU takes the DIMM, but Debian's arm64 kernel (the default guest's)
+ *     has no ACPI memory hotplug and never adds it.
+ *
+ * The default guest brings hot-plugged vCPUs and memory online by itself
+ * (guest/README.md), usually within a second or two under TCG; sandvm does
+ * not wait for that. Only what a resize added can be removed again, newest
+ * first, and only once the guest releases it (it offlines the vCPU, or
+ * migrates the pages off the memory, which the default guest keeps movable
+ * for this). What a resize added is recorded in the VM's state and lost
+ * when the VM stops; a VM saved with it cannot be restored (sv_vm_save()
+ * refuses). Errors besides the usual: EOPNOTSUPP naming what the arch or
+ * machine lacks ("vm X: memory: memory hotplug is not supported on s390x
+ * (...)"); EINVAL for a size past the ceiling or below what can be removed,
+ * naming the limit; ENOSPC when no memory slot is free; ETIMEDOUT naming the
+ * device whose unplug the guest did not complete within `timeout_ms` (the VM
+ * goes on; the device stays, and is counted, until the guest lets it go);
+ * EINVAL "vm X is paused; resume it first". */
+
+typedef struct sv_vm_size {
+    int64_t memory_mib;     /* boot memory plus every DIMM QEMU has */
+    int64_t max_memory_mib; /* what memory can grow to (memory_mib when it cannot) */
+    int64_t vcpus;          /* present vCPUs */
+    int64_t max_vcpus;      /* what vcpus can grow to (vcpus when they cannot) */
+} sv_vm_size;
+
+/* The size of the running or paused VM, as QEMU has it. */
+int sv_vm_get_size(sv_vm *vm, sv_vm_size *out, sv_error **err);
+
+/* Brings the VM's memory to `mib` MiB: growing plugs one DIMM (an
+ * object-add'ed memory backend of the boot RAM's kind, plus a pc-dimm) of
+ * the difference rounded up to the arch's memory block (x86_64 and aarch64
+ * 128 MiB, ppc64le 256 MiB); shrinking unplugs DIMMs a resize added, newest
+ * first, while the memory stays at or above `mib`, each waiting up to
+ * `timeout_ms` (<= 0: 10000) for the guest to release it. *old_mib and
+ * *new_mib (may be NULL) receive the sizes before and after; on a failure
+ * half-way, *new_mib is what the VM has then. */
+int sv_vm_resize_memory(sv_vm *vm, int64_t mib, int timeout_ms, int64_t *old_mib,
+                        int64_t *new_mib, sv_error **err);
+
+/* Brings the VM's vCPUs to `vcpus` (1 - max_vcpus): growing device_adds free
+ * CPU slots (query-hotpluggable-cpus), lowest topology ids first; shrinking
+ * unplugs vCPUs a resize added, newest first, each waiting up to
+ * `timeout_ms` (<= 0: 10000). As sv_vm_resize_memory() for the rest. */
+int sv_vm_resize_vcpus(sv_vm *vm, int64_t vcpus, int timeout_ms, int64_t *old_vcpus,
+                       int64_t *new_vcpus, sv_error **err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -120,6 +120,9 @@ typedef struct sv_vm_config {
     bool enable_iothreads;            /* an I/O thread for the SCSI controller and the image */
     bool enable_mem_prealloc;         /* preallocate guest RAM */
     bool enable_hugepages;            /* back guest RAM with /dev/hugepages (implies prealloc) */
+    bool enable_vhost_user_store;     /* share guest RAM (a /dev/shm file unless hugepages or
+                                         file_mem_backend) so vhost-user block and fs backends
+                                         can be hot-plugged */
     const char *file_mem_backend;     /* back guest RAM with a file in this directory */
     bool disable_nesting_checks;      /* ignore that the host is itself a VM */
     bool disable_vhost_net;           /* virtio-net without vhost-net */
@@ -134,6 +137,13 @@ typedef struct sv_vm_config {
     const char *guest_memory_dump_path; /* where a panicked guest's memory is dumped (adds pvpanic) */
     int accel;                        /* sv_vm_accel; default auto */
     int console;                      /* sv_vm_console; default serial */
+    const char *run_as_user;          /* when sandvm runs as root: QEMU and virtiofsd run as this
+                                         user (a name or a numeric uid, not root), without
+                                         capabilities; unset: they keep root (still sandboxed) */
+    const char *run_as_group;         /* their group (a name or a gid); default: the user's
+                                         primary group */
+    int64_t console_log_size;         /* MiB of guest console output kept on the host
+                                         (console.log + console.log.1 together); 0: none */
 } sv_vm_config;
 
 /* Resets *vm to the defaults for `arch` (an sv_vm_arch): every string and

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@ static const sv_jfield vm_fields[] = {
     SV_JBOOL(sv_vm_config, enable_iothreads, "enable_iothreads"),
     SV_JBOOL(sv_vm_config, enable_mem_prealloc, "enable_mem_prealloc"),
     SV_JBOOL(sv_vm_config, enable_hugepages, "enable_hugepages"),
+    SV_JBOOL(sv_vm_config, enable_vhost_user_store, "enable_vhost_user_store"),
     SV_JSTR(sv_vm_config, file_mem_backend, "file_mem_backend"),
     SV_JBOOL(sv_vm_config, disable_nesting_checks, "disable_nesting_checks"),
     SV_JBOOL(sv_vm_config, disable_vhost_net, "disable_vhost_net"),
@@ -72,6 +75,9 @@ static const sv_jfield vm_fields[] = {
     SV_JSTR(sv_vm_config, guest_memory_dump_path, "guest_memory_dump_path"),
     SV_JENUM(sv_vm_config, accel, "accel", sv_vm_accel_names),
     SV_JENUM(sv_vm_config, console, "console", sv_vm_console_names),
+    SV_JSTR(sv_vm_config, run_as_user, "run_as_user"),
+    SV_JSTR(sv_vm_config, run_as_group, "run_as_group"),
+    SV_JINT(sv_vm_config, console_log_size, "console_log_size", 0, SV_VM_MAX_CONSOLE_LOG),
     SV_JEND,
 };
 static const sv_jschema vm_schema = {sizeof(sv_vm_config), vm_fields};
@@ -265,9 +271,83 @@ static int check_ranges(const sv_vm_config *vm, sv_error **err)
         (r = check_range("memory_offset", vm->memory_offset, 0, SV_VM_MAX_MEMORY, err)) < 0 ||
         (r = check_range("default_bridges", vm->default_bridges, 0, SV_VM_MAX_BRIDGES, err)) < 0 ||
         (r = check_range("pcie_root_port", vm->pcie_root_port, 0, SV_VM_MAX_PCIE_ROOT_PORTS,
+                         err)) < 0 ||
+        (r = check_range("console_log_size", vm->console_log_size, 0, SV_VM_MAX_CONSOLE_LOG,
                          err)) < 0)
         return r;
     return 0;
+}
+
+/* A user or group name as POSIX portable names go (letters, digits, '.', '_',
+ * '-', not starting with '-'; at most 32 bytes), or a decimal id. */
+static int check_account(const char *key, const char *v, sv_error **err)
+{
+    if (!v)
+        return 0;
+    size_t n = strlen(v);
+    if (n == 0 || n > 32 || v[0] == '-' || !word_chars(v, "._-"))
+        return key_error(err, key,
+                         "expected a user or group name (letters, digits, '.', '_', '-') or a "
+                         "numeric id");
+    return 0;
+}
+
+/* A decimal id below 2^32 - 1 (-1 is "no change" to the kernel), or -1. */
+static int64_t numeric_id(const char *v)
+{
+    if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 10)
+        return -1;
+    long long n = strtoll(v, NULL, 10);
+    return n < 4294967295LL ? n : -1;
+}
+
+int sv_vm_run_as(const sv_vm_config *vm, uid_t *uid, gid_t *gid, sv_error **err)
+{
+    if (!vm->run_as_user)
+        return 0;
+    int r;
+    if ((r = check_account("run_as_user", vm->run_as_user, err)) < 0 ||
+        (r = check_account("run_as_group", vm->run_as_group, err)) < 0)
+        return r;
+    char buf[4096];
+    struct passwd pw, *pwp = NULL;
+    int64_t id = numeric_id(vm->run_as_user);
+    if (id >= 0)
+        getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &pwp);
+    else
+        getpwnam_r(vm->run_as_user, &pw, buf, sizeof(buf), &pwp);
+    if (id < 0 && !pwp)
+        return key_error(err, "run_as_user", "no user \"%s\" on this host", vm->run_as_user);
+    uid_t u = id >= 0 ? (uid_t)id : pwp->pw_uid;
+    int64_t g = -1;
+    if (vm->run_as_group) {
+        g = numeric_id(vm->run_as_group);
+        if (g < 0) {
+            struct group gr, *grp = NULL;
+            getgrnam_r(vm->run_as_group, &gr, buf, sizeof(buf), &grp);
+            if (!grp)
+                return key_error(err, "run_as_group", "no group \"%s\" on this host",
+                                 vm->run_as_group);
+            g = grp->gr_gid;
+        }
+    } else if (pwp) {
+        g = pwp->pw_gid;
+    } else {
+        return key_error(err, "run_as_group",
+                         "is required: uid %lld has no entry in the user database to take a "
+                         "primary group from",
+                         (long long)u);
+    }
+    if (u == 0)
+        return key_error(err, "run_as_user",
+                         "\"%s\" is root: name an unprivileged user (or leave it unset)",
+                         vm->run_as_user);
+    if (g == 0)
+        return key_error(err, "run_as_group",
+                         "group 0 (root) defeats the point: name an unprivileged group");
+    *uid = u;
+    *gid = (gid_t)g;
+    return 1;
 }
 
 static int check_paths(const sv_vm_config *vm, sv_error **err)
@@ -339,6 +419,17 @@ static int check_sharing(const sv_vm_config *vm, sv_error **err)
     return 0;
 }
 
+static int check_accounts(const sv_vm_config *vm, sv_error **err)
+{
+    int r;
+    if ((r = check_account("run_as_user", vm->run_as_user, err)) < 0 ||
+        (r = check_account("run_as_group", vm->run_as_group, err)) < 0)
+        return r;
+    if (vm->run_as_group && !vm->run_as_user)
+        return key_error(err, "run_as_group", "needs run_as_user");
+    return 0;
+}
+
 static int check_boot(const sv_vm_config *vm, sv_error **err)
 {
     if (vm->image && vm->initrd)
@@ -388,7 +479,7 @@ int sv_vm_config_validate(const sv_vm_config *vm, sv_error **err)
         (r = check_machine_options(vm->machine_accelerators, err)) < 0 ||
         (r = check_cpu_features(vm->cpu_features, err)) < 0 || (r = check_boot(vm, err)) < 0 ||
         (r = check_memory(vm, err)) < 0 || (r = check_sharing(vm, err)) < 0 ||
-        (r = check_confidential(vm, err)) < 0)
+        (r = check_confidential(vm, err)) < 0 || (r = check_accounts(vm, err)) < 0)
         return r;
     if (vm->max_vcpus && vm->max_vcpus < vm->vcpus)
         return key_error(err, "max_vcpus", "%lld is less than vcpus (%lld)",

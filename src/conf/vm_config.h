@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <sys/types.h>
 #include <json-c/json.h>
 
 #include "sandvm/vm_config.h"
@@ -25,6 +26,7 @@ extern const char *const sv_vm_console_names[];
 #define SV_VM_MAX_BRIDGES 5
 #define SV_VM_MAX_PCIE_ROOT_PORTS 16
 #define SV_VM_MAX_MEMORY_SLOTS 256
+#define SV_VM_MAX_CONSOLE_LOG 1024 /* MiB */
 #define SV_VM_DEFAULT_MEMORY 512
 #define SV_VM_DEFAULT_MEMORY_SLOTS 10
 #define SV_VM_DEFAULT_ENTROPY "/dev/urandom"
@@ -43,6 +45,11 @@ const char *sv_vm_virtiofsd(const sv_vm_config *vm);
 int64_t sv_vm_bridges(const sv_vm_config *vm);
 /* max_vcpus, 0 meaning vcpus. */
 int64_t sv_vm_max_vcpus(const sv_vm_config *vm);
+/* The ids run_as_user / run_as_group name: 1 with *uid and *gid set, 0 when
+ * run_as_user is unset (the VM's processes keep the caller's ids). EINVAL
+ * naming the key for an unknown user or group, or one that is root. */
+int sv_vm_run_as(const sv_vm_config *vm, uid_t *uid, gid_t *gid, sv_error **err);
+
 /* Number of strings in a NULL-terminated array (NULL counts 0). */
 size_t sv_strv_len(const char *const *v);
 

@@ -183,7 +183,7 @@ static int block_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const c
     return sv_field_error(err, path, "driver", "unknown driver");
 }
 
-static sv_qopts *block_props(const sv_qdev_block *d, const sv_qemu_config *cfg)
+sv_qopts *sv_qdev_block_props(const sv_qdev_block *d, const sv_qemu_config *cfg)
 {
     int t = sv_qemu_config_transport(cfg, d->v.transport);
     bool virtio = d->driver == SV_BLK_VIRTIO_BLK;
@@ -261,7 +261,7 @@ static void block_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv 
     const sv_qdev_block *d = &dev->u.block;
     _cleanup_qopts_ sv_qopts *drive = d->blockdev ? blockdev_opts(d) : drive_opts(d);
     sv_argv_add_qopts(a, d->blockdev ? "-blockdev" : "-drive", drive);
-    _cleanup_qopts_ sv_qopts *o = block_props(d, cfg);
+    _cleanup_qopts_ sv_qopts *o = sv_qdev_block_props(d, cfg);
     sv_qdev_add_device(a, o);
 }
 

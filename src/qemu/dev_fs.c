@@ -303,7 +303,7 @@ static sv_qopts *vu_device_new(const char *base, int transport, bool bare_mmio)
     return sv_qdev_virtio_new(base, transport);
 }
 
-static sv_qopts *vu_props(const sv_qdev_vhost_user *d, const sv_qemu_config *cfg)
+sv_qopts *sv_qdev_vhost_user_props(const sv_qdev_vhost_user *d, const sv_qemu_config *cfg)
 {
     int t = sv_qemu_config_transport(cfg, d->v.transport);
     _cleanup_qopts_ sv_qopts *o = NULL;
@@ -370,7 +370,7 @@ static void vu_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a)
         sv_qopts_str(netdev, "chardev", d->char_dev_id);
         sv_argv_add_qopts(a, "-netdev", netdev);
     }
-    _cleanup_qopts_ sv_qopts *o = vu_props(d, cfg);
+    _cleanup_qopts_ sv_qopts *o = sv_qdev_vhost_user_props(d, cfg);
     sv_qdev_add_device(a, o);
 }
 

@@ -68,8 +68,8 @@ static int vsock_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const c
 
 /* `vhostfd` is the fd as the child sees it (cold plug), or the name of an fd
  * passed with getfd (hotplug); NULL when QEMU opens /dev/vhost-vsock itself. */
-static sv_qopts *vsock_props(const sv_qdev_vsock *d, const sv_qemu_config *cfg,
-                             const char *vhostfd)
+sv_qopts *sv_qdev_vsock_props(const sv_qdev_vsock *d, const sv_qemu_config *cfg,
+                              const char *vhostfd)
 {
     int t = sv_qemu_config_transport(cfg, d->v.transport);
     sv_qopts *o = sv_qdev_virtio_new("vhost-vsock", t);
@@ -95,7 +95,7 @@ static void vsock_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv 
             return;
         }
     }
-    _cleanup_qopts_ sv_qopts *o = vsock_props(d, cfg, fd);
+    _cleanup_qopts_ sv_qopts *o = sv_qdev_vsock_props(d, cfg, fd);
     sv_qdev_add_device(a, o);
 }
 

@@ -153,7 +153,7 @@ static int net_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const cha
     return 0;
 }
 
-static sv_qopts *net_props(const sv_qdev_net *d, const sv_qemu_config *cfg)
+sv_qopts *sv_qdev_net_props(const sv_qdev_net *d, const sv_qemu_config *cfg)
 {
     int t = sv_qemu_config_transport(cfg, d->v.transport);
     sv_qopts *o = sv_qdev_virtio_new("virtio-net", t);
@@ -226,7 +226,7 @@ static void net_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a
         return;
     }
     sv_argv_add_qopts(a, "-netdev", netdev);
-    _cleanup_qopts_ sv_qopts *o = net_props(d, cfg);
+    _cleanup_qopts_ sv_qopts *o = sv_qdev_net_props(d, cfg);
     sv_qdev_add_device(a, o);
 }
 

@@ -360,7 +360,7 @@ static int vfio_validate(const sv_qdev *dev, const sv_qemu_config *cfg, const ch
     return check_machine_has_pci(cfg, path, "vfio-pci", err);
 }
 
-static sv_qopts *vfio_props(const sv_qdev_vfio *d, const sv_qemu_config *cfg)
+sv_qopts *sv_qdev_vfio_props(const sv_qdev_vfio *d, const sv_qemu_config *cfg)
 {
     if (sv_qemu_config_transport(cfg, d->transport) == SV_QT_CCW) {
         sv_qopts *o = sv_qopts_new("driver", "vfio-ccw");
@@ -385,7 +385,7 @@ static sv_qopts *vfio_props(const sv_qdev_vfio *d, const sv_qemu_config *cfg)
 
 static void vfio_append(const sv_qdev *dev, const sv_qemu_config *cfg, sv_argv *a)
 {
-    _cleanup_qopts_ sv_qopts *o = vfio_props(&dev->u.vfio, cfg);
+    _cleanup_qopts_ sv_qopts *o = sv_qdev_vfio_props(&dev->u.vfio, cfg);
     sv_qdev_add_device(a, o);
 }
 

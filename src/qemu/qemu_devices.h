@@ -107,6 +107,19 @@ int sv_qdev_virtio_validate(const sv_qvirtio *v, const sv_qemu_config *cfg, cons
 /* Appends -device with `o`, failing the argv when o is NULL (OOM). */
 void sv_qdev_add_device(sv_argv *a, const sv_qopts *o);
 
+/* The -device property builders of the kinds a running VM can hot-plug:
+ * the cold-plug `-device` argument and the hotplug's QMP device_add both
+ * come from these (src/qemu/hotplug.c adds only the "id" device_del needs
+ * where the cold-plug form has none). NULL on OOM. sv_qdev_vsock_props'
+ * `vhostfd` is the child's fd number (cold plug) or a getfd name (hotplug),
+ * NULL when QEMU opens /dev/vhost-vsock itself. */
+sv_qopts *sv_qdev_block_props(const sv_qdev_block *d, const sv_qemu_config *cfg);
+sv_qopts *sv_qdev_net_props(const sv_qdev_net *d, const sv_qemu_config *cfg);
+sv_qopts *sv_qdev_vhost_user_props(const sv_qdev_vhost_user *d, const sv_qemu_config *cfg);
+sv_qopts *sv_qdev_vfio_props(const sv_qdev_vfio *d, const sv_qemu_config *cfg);
+sv_qopts *sv_qdev_vsock_props(const sv_qdev_vsock *d, const sv_qemu_config *cfg,
+                              const char *vhostfd);
+
 /* ---- machine facts of QEMU 7.2, shared by the device kinds ---- */
 /* The machine families whose buses sandvm knows; others are not checked. */
 typedef enum {

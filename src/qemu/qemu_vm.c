@@ -33,11 +33,14 @@
 #include <unistd.h>
 
 #include "hypervisor.h"
+#include "logger.h"
 #include "qemu/arch/arch.h"
+#include "qemu/hotplug.h"
 #include "qemu/qemu_argv.h"
 #include "qemu/qemu_config.h"
 #include "qemu/qmp.h"
 #include "qemu/qmp_cmds.h"
+#include "qemu/resize.h"
 #include "qemu/virtiofsd.h"
 #include "util/argv.h"
 #include "util/cleanup.h"
@@ -62,6 +65,8 @@
 #define QMP_BACKLOG 16
 #define CONSOLE_BACKLOG 16
 #define EXEC_BACKLOG 64
+/* The send buffer of QEMU's end of the console when a logger reads it. */
+#define CONSOLE_SNDBUF (8 << 20)
 /* How much of qemu.log an error quotes. */
 #define LOG_TAIL_MAX 4096
 /* getfd names. */
@@ -213,10 +218,33 @@ static void end_process(sv_hv_vm *vm, sv_proc_ident *rec, const char *pidfile,
     *rec = (sv_proc_ident){0};
 }
 
+/* 1 when `pid` is this VM's console logger (src/logger.h). */
+static int is_our_logger(const sv_hv_vm *vm, int64_t pid, int64_t start_time, int64_t *start_out)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return 0;
+    return sv_pid_has_args((pid_t)pid, start_time, SV_LOGGER_MARK, vm_dir_path(vm), start_out,
+                           NULL) == 1;
+}
+
+/* Ends the console logger its pid file names, if it is this VM's. It ends
+ * by itself once QEMU has: it gets a moment to write the last of the
+ * console before it is killed. */
+static void end_logger(sv_hv_vm *vm)
+{
+    sv_proc_ident found = {0};
+    if (!pidfile_ours(vm, SV_STATE_LOGGER_PIDFILE, is_our_logger, &found))
+        return;
+    _cleanup_close_ int fd = open_ours(vm, &found, is_our_logger);
+    if (fd >= 0 && !wait_gone(fd, sv_deadline_ms(EXIT_GRACE_MS / 2)))
+        kill_wait(fd);
+}
+
 static const char *const runtime_files[] = {
     SV_STATE_QMP_SOCKET,     SV_STATE_CONSOLE_SOCKET,   SV_STATE_EXEC_SOCKET,
     SV_STATE_QEMU_LOG,       SV_STATE_QEMU_PIDFILE,     SV_STATE_VIRTIOFSD_SOCKET,
     SV_STATE_VIRTIOFSD_LOG,  SV_STATE_VIRTIOFSD_PIDFILE, SV_STATE_MEMORY_FILE,
+    SV_STATE_LOGGER_PIDFILE, SV_STATE_CONSOLE_LOG,      SV_STATE_CONSOLE_LOG_OLD,
 };
 
 static void qemu_cleanup(sv_hv_vm *vm)
@@ -224,6 +252,7 @@ static void qemu_cleanup(sv_hv_vm *vm)
     /* QEMU first: virtiofsd must outlive its client */
     end_process(vm, &vm->st->qemu, SV_STATE_QEMU_PIDFILE, is_our_qemu);
     end_process(vm, &vm->st->virtiofsd, SV_STATE_VIRTIOFSD_PIDFILE, is_our_virtiofsd);
+    end_logger(vm);
     for (size_t i = 0; i < SV_ARRAY_SIZE(runtime_files); i++)
         unlinkat(sv_state_dir_fd(vm->dir), runtime_files[i], 0);
 }
@@ -258,6 +287,114 @@ static void observe_procs(const sv_hv_vm *vm, sv_hv_observed *out)
 
 /* ---- QMP ------------------------------------------------------------------------ */
 
+static char *log_tail(sv_hv_vm *vm, const char *name);
+
+/* When QEMU (`pidfd`) exited during the QMP command `what`, which failed
+ * with `r`: replaces *err with ECHILD "vm X: qemu exited during qmp WHAT:
+ * <the end of its log>" and returns -ECHILD. A closed connection gets QEMU
+ * a moment to finish exiting first. Else returns `r`, *err untouched. */
+static int qemu_died(sv_hv_vm *vm, int pidfd, const char *what, int r, sv_error **err)
+{
+    bool closing = r == -ECONNRESET || r == -ECHILD || r == -EPIPE || r == -ECONNREFUSED;
+    if (r >= 0 || pidfd < 0 ||
+        !wait_gone(pidfd, closing ? sv_deadline_ms(EXIT_GRACE_MS) : sv_now_ms()))
+        return r;
+    _cleanup_free_ char *tail = log_tail(vm, SV_STATE_QEMU_LOG);
+    sv_error *e = NULL;
+    r = sv_error_set(&e, ECHILD, "vm %s: qemu exited during qmp %s%s%s", vm->id, what,
+                     tail && *tail ? ": " : " (nothing in " SV_STATE_QEMU_LOG ")",
+                     tail && *tail ? tail : "");
+    if (err) {
+        sv_error_free(*err);
+        *err = e;
+    } else {
+        sv_error_free(e);
+    }
+    return r;
+}
+
+/* The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, ...), or 0. */
+static char proc_state(int64_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    _cleanup_close_ int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    const char *paren = strrchr(text, ')');
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* Whether QEMU's monitor at `path` serves another client while ours waits:
+ * an accepted connection on that address (state 03 in /proc/net/unix) and
+ * one still waiting in its backlog (state 02: ours, on which no greeting
+ * came). QEMU serves one monitor client at a time; an accepted connection
+ * alone is ours, taken by a QEMU that then said nothing. */
+static bool monitor_held(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        return false;
+    bool accepted = false, waiting = false;
+    char *line = NULL;
+    size_t cap = 0, plen = strlen(path);
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] == '\n')
+            line[--n] = '\0';
+        unsigned long flags = 0;
+        unsigned st = 0, type = 0;
+        char *p = strchr(line, ':');
+        if (!p || (size_t)n < plen + 1 || strcmp(line + n - plen, path) != 0 ||
+            line[n - plen - 1] != ' ' ||
+            sscanf(p + 1, " %*x %*x %lx %x %x", &flags, &type, &st) != 3)
+            continue;
+        if (flags & 0x10000 /* __SO_ACCEPTCON: the listening socket */)
+            continue;
+        accepted |= st == 3;
+        waiting |= st == 2;
+    }
+    free(line);
+    fclose(f);
+    return accepted && waiting;
+}
+
+/* Why a QMP session could not be opened, where that can be told: QEMU
+ * exited (ECHILD with the end of its log), QEMU is stopped (SIGSTOP, a
+ * debugger: the greeting never comes), or another client holds the monitor
+ * (EBUSY). Else the error as it is, with the VM and the command. */
+static int qmp_open_failed(sv_hv_vm *vm, int pidfd, const char *path, const char *what, int r,
+                           sv_error **err)
+{
+    if (qemu_died(vm, pidfd, what, r, err) == -ECHILD)
+        return -ECHILD;
+    if (r != -ETIMEDOUT)
+        return sv_error_prefix(err, "vm %s: qmp %s", vm->id, what);
+    char state = proc_state(vm->st->qemu.pid);
+    sv_error *e = NULL;
+    if (state == 'T' || state == 't')
+        r = sv_error_set(&e, ETIMEDOUT,
+                         "vm %s: qmp %s: timed out waiting for the QMP greeting: qemu (pid %lld) "
+                         "is stopped (SIGSTOP or a debugger); stop --force kills it",
+                         vm->id, what, (long long)vm->st->qemu.pid);
+    else if (monitor_held(path))
+        r = sv_error_set(&e, EBUSY,
+                         "vm %s: qmp %s: the QMP monitor is busy: another client is connected to "
+                         "%s (QEMU serves one at a time)",
+                         vm->id, what, path);
+    else
+        return sv_error_prefix(err, "vm %s: qmp %s", vm->id, what);
+    if (err) {
+        sv_error_free(*err);
+        *err = e;
+    } else {
+        sv_error_free(e);
+    }
+    return r;
+}
+
 /* A QMP session with this VM's QEMU (`pidfd` watched) ready for commands,
  * all under `deadline`. `what` (the command the caller is about to send)
  * names the step in errors: "vm X: qmp query-status: timed out waiting for
@@ -270,7 +407,7 @@ static int qmp_open(sv_hv_vm *vm, int pidfd, int64_t deadline, const char *what,
         return oom(err);
     int fd = sv_unix_connect(path, deadline, err);
     if (fd < 0)
-        return sv_error_prefix(err, "vm %s: qmp %s", vm->id, what);
+        return qmp_open_failed(vm, pidfd, path, what, fd, err);
     _cleanup_qmp_ sv_qmp *q = sv_qmp_new(fd);
     if (!q)
         return oom(err);
@@ -278,7 +415,7 @@ static int qmp_open(sv_hv_vm *vm, int pidfd, int64_t deadline, const char *what,
     sv_qmp_set_default_timeout(q, vm->timeout_ms > 0 ? vm->timeout_ms : SV_QMP_DEFAULT_TIMEOUT_MS);
     int r = sv_qmp_handshake(q, deadline, err);
     if (r < 0)
-        return sv_error_prefix(err, "vm %s: qmp %s", vm->id, what);
+        return qmp_open_failed(vm, pidfd, path, what, r, err);
     *out = TAKE_PTR(q);
     return 0;
 }
@@ -371,7 +508,14 @@ static int qemu_validate(const sv_vm_config *config, const sv_hv_check *check, c
     if (check->from && asprintf(&mem, "%s/%s", check->from, SV_SAVE_MEMORY) < 0)
         mem = NULL;
     bool virtiofs = config->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS;
+    /* (checked with the rest: they count towards the command line's length) */
+    _cleanup_free_ char *guest_params = sv_resize_guest_params(config);
+    if (!guest_params) {
+        sv_host_facts_free(&host);
+        return oom(err);
+    }
     sv_vm_launch l = {
+        .extra_kernel_params = guest_params,
         .console_fd = 3,
         .console_listening = true,
         .qmp_fd = 4,
@@ -413,6 +557,149 @@ static int qemu_validate(const sv_vm_config *config, const sv_hv_check *check, c
             return sv_error_prefix(err, "virtio_fs_daemon");
     }
     *arch = sv_vm_arch_name(guest);
+    return 0;
+}
+
+/* ---- least privilege ------------------------------------------------------------ */
+
+/* Who the VM's QEMU and virtiofsd run as (run_as_user): `set` when sandvm
+ * runs as root and the config names a user. */
+typedef struct run_as {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+} run_as;
+
+static int get_run_as(const sv_hv_vm *vm, run_as *ra, sv_error **err)
+{
+    *ra = (run_as){0};
+    int r = sv_vm_run_as(vm->config, &ra->uid, &ra->gid, err);
+    if (r < 0)
+        return sv_error_prefix(err, "vm %s", vm->id);
+    if (r == 0)
+        return 0;
+    if (geteuid() != 0) {
+        if (ra->uid == geteuid() && ra->gid == getegid())
+            return 0; /* already that user */
+        return sv_error_set(err, EPERM,
+                            "vm %s: run_as_user: running its processes as uid %u needs sandvm to "
+                            "run as root",
+                            vm->id, (unsigned)ra->uid);
+    }
+    ra->set = true;
+    return 0;
+}
+
+/* QEMU: the user's ids and no capability at all (bounding set included), or
+ * root still when no user is configured; never new privileges. Its seccomp
+ * filter (-sandbox, the arch layer) comes on top. */
+static sv_confine qemu_confine(const run_as *ra)
+{
+    return (sv_confine){.no_new_privs = true,
+                        .drop_caps = ra->set,
+                        .set_ids = ra->set,
+                        .uid = ra->uid,
+                        .gid = ra->gid};
+}
+
+/* virtiofsd: as QEMU, but inside a user namespace of its own in which the
+ * user is root: QEMU 7.2's virtiofsd builds its sandbox (mount, pid and net
+ * namespaces, pivot_root into the shared directory, seccomp) and drops to
+ * the capabilities it serves files with, all of which it may do there and
+ * nowhere else; on the host it has the user's access, no more. */
+static sv_confine virtiofsd_confine(const run_as *ra)
+{
+    sv_confine c = qemu_confine(ra);
+    c.userns = ra->set;
+    return c;
+}
+
+/* The console logger: it renames its log files in the VM's directory, which
+ * stays root's, so it keeps uid 0, without any capability (no permission
+ * override, no ownership change, nothing else root-only), never new
+ * privileges. */
+static sv_confine logger_confine(void)
+{
+    return (sv_confine){.no_new_privs = true, .drop_caps = geteuid() == 0};
+}
+
+/* Hands the entry `name` of the VM directory (just created by us; never
+ * through a symlink) to the run-as user, mode `mode`. */
+static int give_to_user(sv_hv_vm *vm, const run_as *ra, const char *name, mode_t mode,
+                        sv_error **err)
+{
+    int dfd = sv_state_dir_fd(vm->dir);
+    if (ra->set && (fchownat(dfd, name, ra->uid, ra->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    fchmodat(dfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0))
+        return sv_error_errno(err, errno, "vm %s: giving %s/%s to uid %u", vm->id,
+                              vm_dir_path(vm), name, (unsigned)ra->uid);
+    return 0;
+}
+
+/* Prepares the VM directory for a QEMU that runs as the run-as user: the
+ * directory stays root's (its state, lock and logs are not QEMU's to
+ * change) with the user's group allowed in (0710); the sockets and the pid
+ * file QEMU writes are the user's (0700, 0600); the state root gets search
+ * permission for others when it is sandvm's own 0700 one (0711: still
+ * unlistable). Then checks, as the user, that QEMU can reach every file it
+ * opens by name, so that a miss is reported naming the key, not as QEMU's
+ * "Permission denied". */
+static int prepare_for_user(sv_hv_vm *vm, const run_as *ra, sv_error **err)
+{
+    if (!ra->set)
+        return 0;
+    int dfd = sv_state_dir_fd(vm->dir);
+    if (fchown(dfd, (uid_t)-1, ra->gid) < 0 || fchmod(dfd, 0710) < 0)
+        return sv_error_errno(err, errno, "vm %s: %s", vm->id, vm_dir_path(vm));
+    _cleanup_close_ int parent = openat(dfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (parent >= 0 && fstat(parent, &st) == 0 && st.st_uid == geteuid() &&
+        (st.st_mode & 07777) == 0700)
+        (void)fchmod(parent, 0711);
+    static const char *const sockets[] = {SV_STATE_QMP_SOCKET, SV_STATE_CONSOLE_SOCKET,
+                                          SV_STATE_EXEC_SOCKET};
+    int r;
+    for (size_t i = 0; i < SV_ARRAY_SIZE(sockets); i++)
+        if ((r = give_to_user(vm, ra, sockets[i], 0700, err)) < 0)
+            return r;
+    _cleanup_close_ int pid = openat(dfd, SV_STATE_QEMU_PIDFILE,
+                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (pid < 0 || fchown(pid, ra->uid, ra->gid) < 0)
+        return sv_error_errno(err, errno, "vm %s: creating %s/%s", vm->id, vm_dir_path(vm),
+                              SV_STATE_QEMU_PIDFILE);
+    const sv_vm_config *c = vm->config;
+    _cleanup_free_ char *pidfile = vm_file(vm, SV_STATE_QEMU_PIDFILE);
+    if (!pidfile)
+        return oom(err);
+    struct {
+        const char *key, *path;
+        int mode;
+    } need[] = {{"the vm directory", pidfile, W_OK},
+                {"kernel", c->kernel, R_OK},
+                {"initrd", c->initrd, R_OK},
+                {"image", c->image, R_OK},
+                {"firmware", c->firmware, R_OK},
+                {"shared_dir", c->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS ? c->shared_dir : NULL,
+                 R_OK | X_OK}};
+    const char *paths[SV_ARRAY_SIZE(need)];
+    int modes[SV_ARRAY_SIZE(need)];
+    const char *keys[SV_ARRAY_SIZE(need)];
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; i < SV_ARRAY_SIZE(need); i++)
+        if (need[i].path) {
+            keys[n] = need[i].key;
+            paths[n] = need[i].path;
+            modes[n++] = need[i].mode;
+        }
+    sv_error *e = NULL;
+    r = sv_proc_access_as(ra->uid, ra->gid, paths, modes, n, &bad, &e);
+    if (r < 0) {
+        r = sv_error_set(err, -r, "vm %s: run_as_user (uid %u gid %u) cannot use %s: %s", vm->id,
+                         (unsigned)ra->uid, (unsigned)ra->gid, bad < n ? keys[bad] : "its files",
+                         sv_error_message(e));
+        sv_error_free(e);
+        return r;
+    }
     return 0;
 }
 
@@ -493,12 +780,16 @@ typedef struct start_ctx {
     int qemu_pidfd, virtiofsd_pidfd;
     int from_fd, state_fd; /* restore: the saved directory and its state */
     char *from_memory;
+    run_as ra;
+    int console_qemu; /* with a console logger: QEMU's end of the console; else -1 */
+    int logger_pidfd;
 } start_ctx;
 
 static void start_ctx_clear(start_ctx *s)
 {
     int *fds[] = {&s->qmp_listen,  &s->qmp_client,      &s->console_listen, &s->exec_listen,
-                  &s->qemu_pidfd,  &s->virtiofsd_pidfd, &s->from_fd,        &s->state_fd};
+                  &s->qemu_pidfd,  &s->virtiofsd_pidfd, &s->from_fd,        &s->state_fd,
+                  &s->console_qemu, &s->logger_pidfd};
     for (size_t i = 0; i < SV_ARRAY_SIZE(fds); i++)
         sv_closep(fds[i]);
     free(s->from_memory);
@@ -510,6 +801,9 @@ static int start_virtiofsd(start_ctx *s, sv_error **err)
     _cleanup_close_ int listen_fd = listen_in_dir(vm, SV_STATE_VIRTIOFSD_SOCKET, err);
     if (listen_fd < 0)
         return listen_fd;
+    int r = give_to_user(vm, &s->ra, SV_STATE_VIRTIOFSD_SOCKET, 0700, err);
+    if (r < 0)
+        return r;
     _cleanup_close_ int log = open_log(vm, SV_STATE_VIRTIOFSD_LOG, err);
     if (log < 0)
         return log;
@@ -517,12 +811,48 @@ static int start_virtiofsd(start_ctx *s, sv_error **err)
     if (pidfile < 0)
         return pidfile;
     sv_detached d;
-    int r = sv_virtiofsd_start(vm->config, listen_fd, log, pidfile, &d, err);
+    sv_confine cf = virtiofsd_confine(&s->ra);
+    r = sv_virtiofsd_start(vm->config, listen_fd, log, pidfile, &cf, &d, err);
     if (r < 0)
         return sv_error_prefix(err, "vm %s", vm->id);
     s->virtiofsd_pidfd = d.pidfd;
     vm->st->virtiofsd = (sv_proc_ident){d.pid, d.start_time};
     return sv_vm_state_save(vm->dir, vm->st, err);
+}
+
+/* With console_log_size: QEMU's console becomes one end of a socket pair
+ * whose other end, with the listening console socket, goes to the console
+ * logger (src/logger.h), started here; it ends when QEMU does. */
+static int start_logger(start_ctx *s, sv_error **err)
+{
+    sv_hv_vm *vm = s->vm;
+    if (vm->config->console_log_size <= 0)
+        return 0;
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return sv_error_errno(err, errno, "vm %s: creating the console socket pair", vm->id);
+    s->console_qemu = sp[0];
+    _cleanup_close_ int logger_end = sp[1];
+    /* A UART writes a byte at a time, and each write costs a socket buffer
+     * of its own: a roomy buffer lets the logger take the bytes in batches
+     * instead of throttling the guest to its wake-up rate. Best effort
+     * (SO_SNDBUFFORCE needs CAP_NET_ADMIN; SO_SNDBUF is capped by
+     * net.core.wmem_max). */
+    int big = CONSOLE_SNDBUF;
+    if (setsockopt(sp[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
+        (void)setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    _cleanup_close_ int pidfile = open_log(vm, SV_STATE_LOGGER_PIDFILE, err);
+    if (pidfile < 0)
+        return pidfile;
+    sv_confine cf = logger_confine();
+    sv_detached d;
+    int r = sv_logger_start(vm_dir_path(vm), sv_state_dir_fd(vm->dir), logger_end,
+                            s->console_listen, pidfile,
+                            (uint64_t)vm->config->console_log_size << 20, &cf, &d, err);
+    if (r < 0)
+        return sv_error_prefix(err, "vm %s", vm->id);
+    s->logger_pidfd = d.pidfd;
+    return 0;
 }
 
 /* Opens what a restore reads: the saved directory's state (and memory). */
@@ -578,9 +908,15 @@ static int spawn_qemu(start_ctx *s, sv_error **err)
         return oom(err);
     }
     bool own_memory = st->template_memory && !st->from;
+    _cleanup_free_ char *guest_params = sv_resize_guest_params(vm->config);
+    if (!guest_params) {
+        sv_host_facts_free(&host);
+        return oom(err);
+    }
     sv_vm_launch l = {
-        .console_fd = s->console_listen,
-        .console_listening = true,
+        .extra_kernel_params = guest_params,
+        .console_fd = s->console_qemu >= 0 ? s->console_qemu : s->console_listen,
+        .console_listening = s->console_qemu < 0,
         .qmp_fd = s->qmp_listen,
         .agent_fd = s->exec_listen,
         .vsock_fd = -1,
@@ -602,13 +938,16 @@ static int spawn_qemu(start_ctx *s, sv_error **err)
     _cleanup_close_ int log = open_log(vm, SV_STATE_QEMU_LOG, err);
     if (log < 0)
         return log;
-    if (own_memory && (r = create_memory_file(vm, err)) < 0)
+    if (own_memory && ((r = create_memory_file(vm, err)) < 0 ||
+                       (r = give_to_user(vm, &s->ra, SV_STATE_MEMORY_FILE, 0600, err)) < 0))
         return r;
+    sv_confine cf = qemu_confine(&s->ra);
     sv_detached_opts o = {.program = sv_qemu_config_binary(cfg),
                           .fds = a->fds,
                           .nfds = a->nfds,
                           .stderr_fd = log,
-                          .pid_fd = -1};
+                          .pid_fd = -1,
+                          .confine = &cf};
     sv_detached d;
     if ((r = sv_proc_spawn_detached(a->v, &o, &d, err)) < 0)
         return sv_error_prefix(err, "vm %s: starting %s", vm->id, sv_qemu_config_binary(cfg));
@@ -661,6 +1000,9 @@ static int start_steps(start_ctx *s, sv_error **err)
         (r = s->console_listen = listen_in_dir(vm, SV_STATE_CONSOLE_SOCKET, err)) < 0 ||
         (r = s->exec_listen = listen_in_dir(vm, SV_STATE_EXEC_SOCKET, err)) < 0)
         return r;
+    if ((r = get_run_as(vm, &s->ra, err)) < 0 || (r = prepare_for_user(vm, &s->ra, err)) < 0 ||
+        (r = start_logger(s, err)) < 0)
+        return r;
     _cleanup_free_ char *qmp_path = vm_file(vm, SV_STATE_QMP_SOCKET);
     if (!qmp_path)
         return oom(err);
@@ -699,6 +1041,10 @@ static int qemu_start(sv_hv_vm *vm, const sv_vm_start_opts *opts, sv_error **err
         return sv_error_set(err, EINVAL, "timeout_ms: must not be negative");
     /* whatever a crashed VM or an interrupted start left */
     qemu_cleanup(vm);
+    /* a QEMU that starts afresh has nothing a resize added */
+    sv_vm_resized_clear(&vm->st->resized);
+    /* ... nor anything hot-plugged */
+    sv_vm_state_clear_devices(vm->st);
     start_ctx s = {.vm = vm,
                    .opts = opts,
                    .deadline = sv_deadline_ms(opts->timeout_ms ? opts->timeout_ms : START_TIMEOUT_MS),
@@ -709,7 +1055,9 @@ static int qemu_start(sv_hv_vm *vm, const sv_vm_start_opts *opts, sv_error **err
                    .qemu_pidfd = -1,
                    .virtiofsd_pidfd = -1,
                    .from_fd = -1,
-                   .state_fd = -1};
+                   .state_fd = -1,
+                   .console_qemu = -1,
+                   .logger_pidfd = -1};
     sv_error *e = NULL;
     int r = start_steps(&s, &e);
     if (r < 0) {
@@ -806,6 +1154,7 @@ static int qemu_stop(sv_hv_vm *vm, const sv_vm_stop_opts *opts, sv_error **err)
     }
     qemu_cleanup(vm);
     vm->st->state = SV_VM_STOPPED;
+    sv_vm_state_clear_devices(vm->st); /* they went with the QEMU that had them */
     return 0;
 }
 
@@ -820,12 +1169,17 @@ static int pause_resume(sv_hv_vm *vm, bool pause, sv_error **err)
     _cleanup_qmp_ sv_qmp *q = NULL;
     bool running = false;
     int r = qmp_open(vm, pidfd, deadline, "query-status", &q, err);
-    if (r < 0 || (r = query_running(vm, q, deadline, &running, err)) < 0)
+    if (r < 0)
         return r;
+    if ((r = query_running(vm, q, deadline, &running, err)) < 0)
+        return qemu_died(vm, pidfd, "query-status", r, err);
+    const char *what = pause ? "stop" : "cont";
     if (pause && running)
         r = sv_qmp_stop(q, deadline, err);
     else if (!pause && !running)
         r = sv_qmp_cont(q, deadline, err);
+    if (r < 0 && qemu_died(vm, pidfd, what, r, err) == -ECHILD)
+        return -ECHILD;
     if (r < 0)
         return sv_error_prefix(err, "vm %s", vm->id);
     vm->st->state = pause ? SV_VM_PAUSED : SV_VM_RUNNING;
@@ -948,8 +1302,7 @@ static int qemu_save(sv_hv_vm *vm, int dirfd, const char *dir, sv_error **err)
     if (r < 0) {
         unlinkat(dirfd, SV_SAVE_STATE, 0);
         unlinkat(dirfd, SV_SAVE_MEMORY, 0);
-        if (exited(pidfd))
-            return sv_error_prefix(err, "vm %s: qemu exited", vm->id);
+        return qemu_died(vm, pidfd, "migrate", r, err);
     }
     return r;
 }
@@ -1062,7 +1415,10 @@ static int qemu_control(sv_hv_vm *vm, const char *request, char **reply, sv_erro
     _cleanup_qmp_ sv_qmp *q = NULL;
     if ((r = qmp_open(vm, pidfd, deadline, name, &q, err)) < 0)
         return r;
-    if ((r = sv_qmp_execute_text(q, request, deadline, reply, err)) < 0)
+    if ((r = sv_qmp_execute_text(q, request, deadline, reply, err)) < 0 &&
+        qemu_died(vm, pidfd, name, r, err) == -ECHILD)
+        return -ECHILD;
+    if (r < 0)
         return sv_error_prefix(err, "vm %s", vm->id);
     return 0;
 }
@@ -1076,6 +1432,17 @@ static int qemu_console_connect(sv_hv_vm *vm, int *fd_out, sv_error **err)
     if (!path)
         return oom(err);
     int fd = sv_unix_connect(path, call_deadline(vm), err);
+    if (fd == -ECONNREFUSED && vm->config->console_log_size > 0) {
+        /* the logger serves the console (start_logger()); nobody else will */
+        if (err) {
+            sv_error_free(*err);
+            *err = NULL;
+        }
+        return sv_error_set(err, ECONNREFUSED,
+                            "vm %s: console: its console logger is gone (the VM runs on; its "
+                            "console comes back when the VM is started again)",
+                            vm->id);
+    }
     if (fd < 0)
         return sv_error_prefix(err, "vm %s: console", vm->id);
     *fd_out = fd;
@@ -1085,6 +1452,195 @@ static int qemu_console_connect(sv_hv_vm *vm, int *fd_out, sv_error **err)
 static char *qemu_exec_channel(sv_hv_vm *vm)
 {
     return vm_file(vm, SV_STATE_EXEC_SOCKET);
+}
+
+/* ---- resize (src/qemu/resize.c) ---------------------------------------------------- */
+
+/* The limits of this VM's resizes: its config, on its recorded arch. */
+static void resize_limits(const sv_hv_vm *vm, sv_resize_limits *l)
+{
+    int arch = vm->config->arch;
+    for (int i = SV_VM_ARCH_HOST + 1; vm->st->arch && sv_vm_arch_names[i]; i++)
+        if (strcmp(sv_vm_arch_names[i], vm->st->arch) == 0)
+            arch = i;
+    sv_resize_limits_init(vm->config, arch, vm->id, l);
+}
+
+/* One resize: QMP opened on the VM's QEMU, the call, st->resized kept. */
+static int qemu_resize(sv_hv_vm *vm, bool memory, int64_t value, int timeout_ms, int64_t *before,
+                       int64_t *after, sv_error **err)
+{
+    _cleanup_close_ int pidfd = live_qemu(vm, err);
+    if (pidfd < 0)
+        return pidfd;
+    sv_resize_limits l;
+    resize_limits(vm, &l);
+    _cleanup_qmp_ sv_qmp *q = NULL;
+    int r = qmp_open(vm, pidfd, call_deadline(vm),
+                     memory ? "query-memory-devices" : "query-hotpluggable-cpus", &q, err);
+    if (r < 0)
+        return r;
+    int64_t unplug = sv_deadline_ms(timeout_ms);
+    r = memory ? sv_resize_memory(q, &l, value, unplug, &vm->st->resized, before, after, err)
+               : sv_resize_vcpus(q, &l, value, unplug, &vm->st->resized, before, after, err);
+    if (r < 0 && exited(pidfd))
+        return sv_error_prefix(err, "vm %s: qemu exited", vm->id);
+    return r;
+}
+
+static int qemu_resize_memory(sv_hv_vm *vm, int64_t mib, int timeout_ms, int64_t *before,
+                              int64_t *after, sv_error **err)
+{
+    return qemu_resize(vm, true, mib, timeout_ms, before, after, err);
+}
+
+static int qemu_resize_vcpus(sv_hv_vm *vm, int64_t vcpus, int timeout_ms, int64_t *before,
+                             int64_t *after, sv_error **err)
+{
+    return qemu_resize(vm, false, vcpus, timeout_ms, before, after, err);
+}
+
+static int qemu_get_size(sv_hv_vm *vm, sv_vm_size *out, sv_error **err)
+{
+    _cleanup_close_ int pidfd = live_qemu(vm, err);
+    if (pidfd < 0)
+        return pidfd;
+    sv_resize_limits l;
+    resize_limits(vm, &l);
+    _cleanup_qmp_ sv_qmp *q = NULL;
+    int r = qmp_open(vm, pidfd, call_deadline(vm), "query-memory-devices", &q, err);
+    if (r < 0)
+        return r;
+    sv_resize_size sz;
+    if ((r = sv_resize_query(q, &l, &vm->st->resized, &sz, err)) < 0)
+        return r;
+    *out = (sv_vm_size){.memory_mib = sz.memory,
+                        .max_memory_mib = l.no_memory ? sz.memory : l.max_memory,
+                        .vcpus = sz.vcpus,
+                        .max_vcpus = l.no_vcpus ? sz.vcpus : l.max_vcpus};
+    return 0;
+}
+
+/* ---- hot-plugged devices (src/qemu/hotplug.c) -------------------------------------- */
+
+/* The QEMU configuration the VM's QEMU runs with, as far as buses and
+ * addresses go: spawn_qemu()'s build, with placeholder fds and paths (fd
+ * numbers and file names move no device). */
+static int started_config(sv_hv_vm *vm, sv_qemu_config **out, sv_error **err)
+{
+    sv_host_facts host = {0};
+    int r = sv_host_facts_probe(&host, NULL, err);
+    if (r < 0)
+        return r;
+    const sv_vm_state *st = vm->st;
+    bool own_memory = st->template_memory && !st->from;
+    bool from_memory = st->template_memory && st->from;
+    sv_vm_launch l = {
+        .console_fd = 3,
+        .console_listening = true,
+        .qmp_fd = 4,
+        .agent_fd = 5,
+        .vsock_fd = -1,
+        .virtiofs_socket = st->paths.virtiofsd_socket,
+        .memory_file = own_memory || from_memory ? "/sandvm/" SV_STATE_MEMORY_FILE : NULL,
+        .memory_file_shared = own_memory,
+        .pid_file = "/sandvm/" SV_STATE_QEMU_PIDFILE,
+        .incoming_defer = st->from != NULL,
+    };
+    r = sv_qemu_arch_build(vm->config, &host, &l, out, err);
+    sv_host_facts_free(&host);
+    return r < 0 ? sv_error_prefix(err, "vm %s: its QEMU configuration", vm->id) : 0;
+}
+
+static int hotplug_save(void *opaque, sv_error **err)
+{
+    sv_hv_vm *vm = opaque;
+    return sv_vm_state_save(vm->dir, vm->st, err);
+}
+
+/* The neutral block driver of block_device_driver (virtio-blk is the ccw
+ * one on s390x, which the QEMU config's transport decides anyway). */
+static int dev_block_driver(const sv_vm_config *config)
+{
+    int d = sv_dev_block_driver_from_name(sv_vm_block_driver_names[config->block_device_driver]);
+    return d < 0 ? SV_DEV_BLOCK_VIRTIO_BLK : d;
+}
+
+/* One hotplug call's hold on the VM: its QEMU, its config, a QMP session. */
+typedef struct hotplug_session {
+    int pidfd;
+    sv_qemu_config *cfg;
+    sv_qmp *q;
+    sv_hotplug h;
+} hotplug_session;
+
+static void hotplug_session_end(hotplug_session *s)
+{
+    sv_qmp_free(s->q);
+    sv_qemu_config_free(s->cfg);
+    sv_closep(&s->pidfd);
+    memset(s, 0, sizeof(*s));
+    s->pidfd = -1;
+}
+
+static int hotplug_session_begin(sv_hv_vm *vm, const char *what, hotplug_session *s,
+                                 sv_error **err)
+{
+    *s = (hotplug_session){.pidfd = -1};
+    int r = s->pidfd = live_qemu(vm, err);
+    if (r < 0 || (r = started_config(vm, &s->cfg, err)) < 0 ||
+        (r = qmp_open(vm, s->pidfd, call_deadline(vm), what, &s->q, err)) < 0)
+        return r;
+    s->h = (sv_hotplug){.vm_id = vm->id,
+                        .cfg = s->cfg,
+                        .st = vm->st,
+                        .q = s->q,
+                        .block_driver = dev_block_driver(vm->config),
+                        .vhost_net = !vm->config->disable_vhost_net,
+                        .vfio_root_ports = vm->config->hotplug_vfio_on_root_bus,
+                        .save = hotplug_save,
+                        .save_opaque = vm};
+    return 0;
+}
+
+/* A failed call on a QEMU that died meanwhile says so. */
+static int hotplug_result(hotplug_session *s, sv_hv_vm *vm, int r, sv_error **err)
+{
+    if (r < 0 && exited(s->pidfd))
+        return sv_error_prefix(err, "vm %s: qemu exited", vm->id);
+    return r;
+}
+
+static int qemu_hotplug_add(sv_hv_vm *vm, const sv_vm_device *dev, size_t *index, sv_error **err)
+{
+    _cleanup_(hotplug_session_end) hotplug_session s = {.pidfd = -1};
+    int r = hotplug_session_begin(vm, "device_add", &s, err);
+    if (r == 0)
+        r = sv_hotplug_add(&s.h, dev, index, err);
+    return hotplug_result(&s, vm, r, err);
+}
+
+static int qemu_hotplug_remove(sv_hv_vm *vm, const char *id, int timeout_ms, sv_error **err)
+{
+    _cleanup_(hotplug_session_end) hotplug_session s = {.pidfd = -1};
+    int r = hotplug_session_begin(vm, "device_del", &s, err);
+    if (r == 0)
+        r = sv_hotplug_unplug(&s.h, id, timeout_ms, err);
+    return hotplug_result(&s, vm, r, err);
+}
+
+static int qemu_devices(sv_hv_vm *vm, sv_error **err)
+{
+    bool settled = true;
+    for (size_t i = 0; i < vm->st->n_devices; i++)
+        settled &= vm->st->devices[i].state == SV_VM_DEV_ATTACHED;
+    if (settled)
+        return 0; /* nothing to ask QEMU */
+    _cleanup_(hotplug_session_end) hotplug_session s = {.pidfd = -1};
+    int r = hotplug_session_begin(vm, "qom-list", &s, err);
+    if (r == 0)
+        r = sv_hotplug_settle(&s.h, err);
+    return hotplug_result(&s, vm, r, err);
 }
 
 const sv_hypervisor_ops sv_hypervisor_qemu = {
@@ -1102,4 +1658,10 @@ const sv_hypervisor_ops sv_hypervisor_qemu = {
     .console_connect = qemu_console_connect,
     .exec_channel = qemu_exec_channel,
     .cleanup = qemu_cleanup,
+    .hotplug_add = qemu_hotplug_add,
+    .hotplug_remove = qemu_hotplug_remove,
+    .devices = qemu_devices,
+    .resize_memory = qemu_resize_memory,
+    .resize_vcpus = qemu_resize_vcpus,
+    .get_size = qemu_get_size,
 };

@@ -1,10 +1,12 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "qemu/qmp.h"
 #include "util/cleanup.h"
@@ -14,6 +16,8 @@
 
 /* The smallest size cap: a greeting or a short reply must always fit. */
 #define MIN_MAX_MESSAGE 4096
+/* JSON nesting the client's parser takes: sv_json_parse()'s */
+#define PARSE_DEPTH 64
 
 struct sv_qmp {
     int fd;
@@ -35,6 +39,9 @@ struct sv_qmp {
     void *opaque;
     sv_qmp_trace_fn trace;
     void *trace_opaque;
+    json_tokener *tok; /* parses every received line (made on first use) */
+    sv_strbuf out;     /* the command line being sent */
+    bool sending_raw; /* the command in flight came from sv_qmp_execute_text() */
     /* the event queue: a ring of ev_cap slots, ev_count used from ev_head */
     sv_qmp_msg *ev;
     size_t ev_cap, ev_head, ev_count, ev_max;
@@ -105,14 +112,40 @@ static int64_t event_timestamp(json_object *o)
     return sec * 1000000 + usec;
 }
 
-sv_qmp_kind sv_qmp_classify(const char *line, size_t len, sv_qmp_msg *msg)
+/* sv_json_parse() with a tokener kept across lines (one client parses a
+ * line per reply: a new tokener each time is two allocations and a 2 KiB
+ * clear). The same checks, in the same order: NULL on anything it refuses. */
+static json_object *parse_line(json_tokener *tok, const char *line, size_t len)
+{
+    if (!tok) {
+        json_object *o = NULL;
+        return sv_json_parse(line, len, &o, NULL) < 0 ? NULL : o;
+    }
+    if (len > INT32_MAX || sv_utf8_bad_offset((const unsigned char *)line, len) < len)
+        return NULL;
+    json_tokener_reset(tok);
+    json_object *o = json_tokener_parse_ex(tok, line, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success || !o) {
+        json_object_put(o);
+        return NULL;
+    }
+    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+        if (line[i] == '\0' || !strchr(" \t\r\n", line[i])) {
+            json_object_put(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static sv_qmp_kind classify(json_tokener *tok, const char *line, size_t len, sv_qmp_msg *msg)
 {
     memset(msg, 0, sizeof(*msg));
     msg->timestamp_us = -1;
     if (len > 0 && line[len - 1] == '\r')
         len--;
-    json_object *o = NULL;
-    if (sv_json_parse(line, len, &o, NULL) < 0 || !json_object_is_type(o, json_type_object)) {
+    json_object *o = parse_line(tok, line, len);
+    if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return msg->kind = SV_QMP_GARBAGE;
     }
@@ -147,6 +180,11 @@ sv_qmp_kind sv_qmp_classify(const char *line, size_t len, sv_qmp_msg *msg)
     }
     msg->obj = o;
     return msg->kind;
+}
+
+sv_qmp_kind sv_qmp_classify(const char *line, size_t len, sv_qmp_msg *msg)
+{
+    return classify(NULL, line, len, msg);
 }
 
 void sv_qmp_msg_clear(sv_qmp_msg *msg)
@@ -193,6 +231,9 @@ void sv_qmp_free(sv_qmp *q)
     if (q->fd >= 0)
         close(q->fd);
     free(q->buf);
+    if (q->tok)
+        json_tokener_free(q->tok);
+    sv_strbuf_free(&q->out);
     free(q->error_class);
     json_object_put(q->greeting);
     for (size_t i = 0; i < q->ev_count; i++)
@@ -439,6 +480,15 @@ static int read_line(sv_qmp *q, int64_t deadline, const char **line, size_t *len
     }
 }
 
+/* The client's tokener, sv_json_parse()'s settings; NULL (the per-line
+ * parser then) when there is no memory for it. */
+static json_tokener *client_tokener(sv_qmp *q)
+{
+    if (!q->tok && (q->tok = json_tokener_new_ex(PARSE_DEPTH)))
+        json_tokener_set_flags(q->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    return q->tok;
+}
+
 /* A short printable excerpt of a bad line, for error messages. */
 static char *excerpt(const char *line, size_t len)
 {
@@ -458,7 +508,7 @@ int sv_qmp_read_msg(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error **err
     int r = read_line(q, resolve(q, deadline), &line, &len, err);
     if (r < 0)
         return r;
-    if (sv_qmp_classify(line, len, msg) != SV_QMP_GARBAGE && q->trace)
+    if (classify(client_tokener(q), line, len, msg) != SV_QMP_GARBAGE && q->trace)
         q->trace(NULL, msg, q->trace_opaque);
     return 0;
 }
@@ -474,7 +524,7 @@ static int next_message(sv_qmp *q, int64_t deadline, sv_qmp_msg *msg, sv_error *
     int r = read_line(q, deadline, &line, &len, err);
     if (r < 0)
         return r;
-    if (sv_qmp_classify(line, len, msg) == SV_QMP_GARBAGE) {
+    if (classify(client_tokener(q), line, len, msg) == SV_QMP_GARBAGE) {
         _cleanup_free_ char *bad = excerpt(line, len);
         return broken(q, err, EPROTO, "QMP sent an invalid message: %s", bad ? bad : "?");
     }
@@ -686,6 +736,53 @@ static int send_with_fd(int sock, const char *buf, size_t len, int fd, int64_t d
     }
 }
 
+/* The binary of the process behind the watched pidfd (fdinfo's "Pid:"), or
+ * NULL. */
+static char *watched_exe(const sv_qmp *q)
+{
+    char path[64], line[128];
+    if (q->watch_fd < 0)
+        return NULL;
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", q->watch_fd);
+    FILE *f = fopen(path, "re");
+    long pid = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Pid: %ld", &pid) == 1)
+            break;
+    if (f)
+        fclose(f);
+    char exe[4096];
+    snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+    ssize_t n = pid > 0 ? readlink(path, exe, sizeof(exe) - 1) : -1;
+    return n > 0 ? strndup(exe, (size_t)n) : NULL;
+}
+
+/* SANDVM_QMP_TRACE=/abs/file, a debugging aid: every command sent is
+ * appended to the file as one line {"exe": the binary of the watched process
+ * (the QEMU) or null, "raw": whether a caller gave it as text, "cmd": the
+ * command}, so that a test run can be checked against the schema of each
+ * QEMU it talked to (tests/vm/qmp_trace_check.c). Failures are ignored. */
+static void trace_to_env(const sv_qmp *q, json_object *cmd)
+{
+    const char *file = getenv("SANDVM_QMP_TRACE");
+    if (!file || file[0] != '/')
+        return;
+    _cleanup_free_ char *exe = watched_exe(q);
+    _cleanup_json_ json_object *o = json_object_new_object();
+    if (!o || json_object_object_add(o, "exe", exe ? json_object_new_string(exe) : NULL) < 0 ||
+        json_object_object_add(o, "raw", json_object_new_boolean(q->sending_raw)) < 0 ||
+        json_object_object_add(o, "cmd", json_object_get(cmd)) < 0)
+        return;
+    const char *text = sv_json_to_string(o);
+    _cleanup_free_ char *line = NULL;
+    if (!text || asprintf(&line, "%s\n", text) < 0)
+        return;
+    _cleanup_close_ int fd =
+        open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        (void)!write(fd, line, strlen(line)); /* one write: lines of concurrent writers stay whole */
+}
+
 /* Sends `cmd` (an object with "execute"), to which it adds an "id", and waits
  * for the reply with that id. */
 static int transact(sv_qmp *q, json_object *cmd, const char *name, int fd, int64_t deadline,
@@ -713,15 +810,22 @@ static int transact(sv_qmp *q, json_object *cmd, const char *name, int fd, int64
     if (json_object_object_add(cmd, "id", json_object_new_int64(id)) < 0)
         return sv_error_set(err, ENOMEM, "out of memory");
     const char *text = sv_json_to_string(cmd);
-    _cleanup_free_ char *line = NULL;
-    if (!text || asprintf(&line, "%s\n", text) < 0)
+    q->out.len = 0;
+    if (text) {
+        sv_strbuf_append(&q->out, text);
+        sv_strbuf_append_c(&q->out, '\n');
+    }
+    if (!text || q->out.oom) {
+        sv_strbuf_free(&q->out);
         return sv_error_set(err, ENOMEM, "out of memory");
+    }
     if (q->trace)
         q->trace(cmd, NULL, q->trace_opaque);
+    trace_to_env(q, cmd);
 
     sv_error *e = NULL;
-    int r = fd >= 0 ? send_with_fd(q->fd, line, strlen(line), fd, deadline, &e)
-                    : sv_sock_send_all(q->fd, line, strlen(line), deadline, &e);
+    int r = fd >= 0 ? send_with_fd(q->fd, q->out.s, q->out.len, fd, deadline, &e)
+                    : sv_sock_send_all(q->fd, q->out.s, q->out.len, deadline, &e);
     if (r < 0) {
         /* part of the line may be out: the next command would be garbage */
         q->broken = true;
@@ -890,7 +994,9 @@ int sv_qmp_execute_text(sv_qmp *q, const char *command_json, int64_t deadline, c
     if (!name)
         return sv_error_set(err, ENOMEM, "out of memory");
     _cleanup_json_ json_object *ret = NULL;
+    q->sending_raw = true;
     r = transact(q, cmd, name, -1, deadline, &ret, err);
+    q->sending_raw = false;
     if (r < 0)
         return r;
     if (ret_json) {

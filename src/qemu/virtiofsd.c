@@ -72,14 +72,15 @@ int sv_virtiofsd_argv(const sv_vm_config *vm, int fd, sv_argv **out, sv_error **
 }
 
 int sv_virtiofsd_start(const sv_vm_config *vm, int listen_fd, int log_fd, int pid_fd,
-                       sv_detached *out, sv_error **err)
+                       const sv_confine *cf, sv_detached *out, sv_error **err)
 {
     _cleanup_argv_ sv_argv *a = NULL;
     /* the listening socket is the daemon's fd 3 */
     int r = sv_virtiofsd_argv(vm, 3, &a, err);
     if (r < 0)
         return r;
-    sv_detached_opts o = {.fds = &listen_fd, .nfds = 1, .stderr_fd = log_fd, .pid_fd = pid_fd};
+    sv_detached_opts o = {
+        .fds = &listen_fd, .nfds = 1, .stderr_fd = log_fd, .pid_fd = pid_fd, .confine = cf};
     r = sv_proc_spawn_detached(a->v, &o, out, err);
     if (r < 0)
         return sv_error_prefix(err, "starting virtiofsd");

@@ -34,8 +34,9 @@ int sv_virtiofsd_argv(const sv_vm_config *vm, int fd, sv_argv **out, sv_error **
 
 /* Starts virtiofsd for `vm` detached (util/proc.h) on the listening socket
  * `listen_fd`, its stderr on `log_fd` (-1: /dev/null), its pid written to
- * `pid_fd` as soon as it exists (-1: nowhere). *out receives its pid, start
- * time and pidfd. Errors: those of sv_virtiofsd_argv() and
- * sv_proc_spawn_detached() (ENOENT for a missing daemon). */
+ * `pid_fd` as soon as it exists (-1: nowhere), confined by `cf` (may be
+ * NULL). *out receives its pid, start time and pidfd. Errors: those of
+ * sv_virtiofsd_argv() and sv_proc_spawn_detached() (ENOENT for a missing
+ * daemon). */
 int sv_virtiofsd_start(const sv_vm_config *vm, int listen_fd, int log_fd, int pid_fd,
-                       sv_detached *out, sv_error **err);
+                       const sv_confine *cf, sv_detached *out, sv_error **err);

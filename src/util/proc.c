@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,11 +148,96 @@ static void cloexec_from(int lo)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Writes the NUL-terminated `text` to the file `path` in one write
+ * (async-signal-safe): the id maps of a new user namespace. 0 or an errno. */
+static int write_proc(const char *path, const char *text)
+{
+    size_t n = strlen(text);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    ssize_t w;
+    do
+        w = write(fd, text, n);
+    while (w < 0 && errno == EINTR);
+    int e = w == (ssize_t)n ? 0 : w < 0 ? errno : EIO;
+    close(fd);
+    return e;
+}
+
+/* "0 ID 1\n" into buf (at least 32 bytes), async-signal-safe. */
+static const char *one_id_map(char *buf, unsigned id)
+{
+    char digits[16];
+    int nd = 0, n = 0;
+    do
+        digits[nd++] = (char)('0' + id % 10);
+    while ((id /= 10) && nd < 15);
+    buf[n++] = '0';
+    buf[n++] = ' ';
+    while (nd)
+        buf[n++] = digits[--nd];
+    memcpy(buf + n, " 1\n", 4);
+    return buf;
+}
+
+/* Applies `cf` (see sv_confine) to the calling process, async-signal-safe.
+ * 0 or an errno. */
+static int confine_self(const sv_confine *cf)
+{
+    if (cf->drop_caps) {
+        /* the bounding set first: emptying it needs CAP_SETPCAP, gone after setuid */
+        for (int cap = 0; cap < 64; cap++)
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+                if (errno == EINVAL)
+                    break; /* past the kernel's last capability */
+                return errno;
+            }
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+            return errno;
+    }
+    if (cf->set_ids) {
+        /* raw syscalls: in a forked child the libc wrappers' all-threads
+         * broadcast has nothing to do, and only this thread exists */
+        if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+            syscall(SYS_setresgid, cf->gid, cf->gid, cf->gid) < 0 ||
+            syscall(SYS_setresuid, cf->uid, cf->uid, cf->uid) < 0)
+            return errno;
+        if (cf->userns) {
+            int e;
+            /* the id change made us non-dumpable, which gives our /proc
+             * files to root: our own id maps could not be written */
+            if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER) < 0)
+                return errno;
+            char map[32];
+            if ((e = write_proc("/proc/self/setgroups", "deny")) ||
+                (e = write_proc("/proc/self/uid_map", one_id_map(map, (unsigned)cf->uid))) ||
+                (e = write_proc("/proc/self/gid_map", one_id_map(map, (unsigned)cf->gid))))
+                return e;
+        }
+    }
+    if (cf->drop_caps && !cf->userns) {
+        struct {
+            uint32_t version;
+            int pid;
+        } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+        struct {
+            uint32_t effective, permitted, inheritable;
+        } data[2] = {{0, 0, 0}, {0, 0, 0}};
+        if (syscall(SYS_capset, &hdr, data) < 0)
+            return errno;
+    }
+    if (cf->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return errno;
+    return 0;
+}
+
 /* src[i] becomes fd i in the child (src[0..2] are stdin/stdout/stderr).
  * parent > 0: a supervised child (own process group, killed with the
- * spawning thread); parent 0: a daemon (own session, "/" and umask 077). */
+ * spawning thread); parent 0: a daemon (own session, "/" and umask 077),
+ * confined by `cf` (may be NULL) just before exec. */
 static _Noreturn void child_exec(const char *path, char *const *argv, int *src, int nsrc,
-                                 int errpipe, pid_t parent)
+                                 int errpipe, pid_t parent, const sv_confine *cf)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int s = 1; s < NSIG; s++)
@@ -189,6 +275,11 @@ static _Noreturn void child_exec(const char *path, char *const *argv, int *src, 
         if (dup2(src[i], i) < 0)
             child_fail(errpipe, errno);
     cloexec_from(nsrc);
+    if (cf) {
+        int e = confine_self(cf);
+        if (e)
+            child_fail(errpipe, e);
+    }
 
     sigset_t none;
     sigemptyset(&none);
@@ -248,7 +339,7 @@ int sv_proc_spawn(char *const *argv, const sv_spawn_opts *opts, sv_proc **out, s
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(path, argv, src, nsrc, pipe_w, parent);
+        child_exec(path, argv, src, nsrc, pipe_w, parent, NULL);
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
@@ -458,13 +549,13 @@ static void write_pid(int fd, pid_t pid)
 }
 
 static _Noreturn void detach_middle(const char *path, char *const *argv, int *src, int nsrc,
-                                    int errpipe, int sock, int pid_fd)
+                                    int errpipe, int sock, int pid_fd, const sv_confine *cf)
 {
     detach_msg m = {0};
     int pidfd = -1;
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(path, argv, src, nsrc, errpipe, 0);
+        child_exec(path, argv, src, nsrc, errpipe, 0, cf);
     if (pid < 0) {
         m.err = errno;
     } else {
@@ -521,6 +612,11 @@ int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_d
         return sv_error_set(err, EBADF, "stderr fd %d for %s is not open", stderr_fd, program);
     if (opts && opts->pid_fd >= 0 && fcntl(opts->pid_fd, F_GETFD) < 0)
         return sv_error_set(err, EBADF, "pid fd %d for %s is not open", opts->pid_fd, program);
+    const sv_confine *cf = opts ? opts->confine : NULL;
+    if (cf && cf->userns && !cf->set_ids)
+        return sv_error_set(err, EINVAL, "starting %s: a user namespace needs set_ids", program);
+    if (cf && cf->set_ids && (cf->uid == (uid_t)-1 || cf->gid == (gid_t)-1))
+        return sv_error_set(err, EINVAL, "starting %s: invalid uid/gid -1", program);
     _cleanup_free_ char *path = NULL;
     int r = resolve_binary(program, &path, err);
     if (r < 0)
@@ -557,7 +653,8 @@ int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_d
     pid_t mid = fork();
     if (mid == 0) {
         close(sock_r);
-        detach_middle(path, argv, src, nsrc, pipe_w, sock_w, opts ? opts->pid_fd : -1);
+        detach_middle(path, argv, src, nsrc, pipe_w, sock_w, opts ? opts->pid_fd : -1,
+                      opts ? opts->confine : NULL);
     }
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -607,6 +704,62 @@ int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_d
     out->start_time = m.start_time;
     out->pidfd = TAKE_FD(pidfd);
     return 0;
+}
+
+int sv_proc_access_as(uid_t uid, gid_t gid, const char *const *paths, const int *modes, size_t n,
+                      size_t *bad, sv_error **err)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return sv_error_errno(err, errno, "creating a pipe");
+    _cleanup_close_ int pipe_r = pipefd[0];
+    _cleanup_close_ int pipe_w = pipefd[1];
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int32_t msg[2] = {-1, 0};
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+            syscall(SYS_setresuid, uid, uid, uid) < 0) {
+            msg[1] = errno;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (access(paths[i], modes[i]) < 0) {
+                    msg[0] = (int32_t)i;
+                    msg[1] = errno;
+                    break;
+                }
+        }
+        ssize_t w;
+        do
+            w = write(pipe_w, msg, sizeof(msg));
+        while (w < 0 && errno == EINTR);
+        _exit(0);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return sv_error_errno(err, fork_errno, "fork");
+    close(TAKE_FD(pipe_w));
+    int32_t msg[2] = {-1, EIO};
+    ssize_t got;
+    do
+        got = read(pipe_r, msg, sizeof(msg));
+    while (got < 0 && errno == EINTR);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (got != (ssize_t)sizeof(msg))
+        return sv_error_set(err, EIO, "checking access as uid %u: the checker died",
+                            (unsigned)uid);
+    if (msg[1] == 0)
+        return 0;
+    if (msg[0] < 0)
+        return sv_error_errno(err, msg[1], "switching to uid %u gid %u", (unsigned)uid,
+                              (unsigned)gid);
+    if (bad)
+        *bad = (size_t)msg[0];
+    return sv_error_errno(err, msg[1], "%s", paths[msg[0]]);
 }
 
 void sv_pidfd_kill(int pidfd)

@@ -61,6 +61,25 @@ char *sv_wait_status_string(int status);
 
 /* ---- Detached processes: daemons that outlive the caller. */
 
+/* What a detached process may do, applied in the child just before exec, in
+ * this order: the capability bounding set and the ambient set emptied
+ * (drop_caps; needs root), supplementary groups dropped and the real,
+ * effective and saved ids set to uid/gid (set_ids; needs root), a new user
+ * namespace in which uid/gid appear as 0 (userns, only with set_ids: for a
+ * daemon that needs root's powers inside its own sandbox, e.g. virtiofsd,
+ * and gets none on the host), the inheritable, permitted and effective sets
+ * emptied (drop_caps), and PR_SET_NO_NEW_PRIVS (no_new_privs: no setuid bit
+ * or file capability of anything it executes ever gains it anything). A step
+ * that fails fails the spawn with its errno ("executing PATH: ..."). */
+typedef struct sv_confine {
+    bool no_new_privs;
+    bool drop_caps;
+    bool set_ids;
+    uid_t uid;
+    gid_t gid;
+    bool userns;
+} sv_confine;
+
 typedef struct sv_detached_opts {
     const char *program; /* what to run; NULL: argv[0] */
     const int *fds;      /* caller fds; the process sees fds[i] as 3 + i */
@@ -68,6 +87,7 @@ typedef struct sv_detached_opts {
     int stderr_fd;       /* its stderr (e.g. a log file); -1: /dev/null */
     int pid_fd;          /* >= 0: a file the pid is written to ("PID\n") as soon as the
                             process exists, before this call even learns it; -1: none */
+    const sv_confine *confine; /* NULL: it runs with the caller's ids and capabilities */
 } sv_detached_opts;
 
 typedef struct sv_detached {
@@ -93,6 +113,15 @@ typedef struct sv_detached {
  * (Linux < 5.3), or the errno of execve() ("executing PATH: ..."). */
 int sv_proc_spawn_detached(char *const *argv, const sv_detached_opts *opts, sv_detached *out,
                            sv_error **err);
+
+/* Checks, as uid/gid would (no supplementary groups), that each paths[i]
+ * allows access(modes[i]) (R_OK, W_OK, X_OK): in a forked child that takes
+ * those ids, so permissions, ACLs and every directory on the way count. 0
+ * when all do; else the access() errno of the first that does not (*bad: its
+ * index), e.g. -EACCES, with *err saying "PATH: Permission denied". Needs
+ * root to switch ids. */
+int sv_proc_access_as(uid_t uid, gid_t gid, const char *const *paths, const int *modes, size_t n,
+                      size_t *bad, sv_error **err);
 
 /* SIGKILLs the process of `pidfd`; no-op for -1 or a process that is gone. */
 void sv_pidfd_kill(int pidfd);

@@ -45,6 +45,8 @@ typedef struct launch_json {
     int64_t vsock_cid, vsock_fd;
     char *agent_socket;
     char **vfio_devices, **disks;
+    bool no_hotplug;
+    int64_t tsc_khz;
 } launch_json;
 
 static const sv_jfield launch_fields[] = {
@@ -64,6 +66,8 @@ static const sv_jfield launch_fields[] = {
     SV_JSTR(launch_json, agent_socket, "agent_socket"),
     SV_JSTRV(launch_json, vfio_devices, "vfio_devices"),
     SV_JSTRV(launch_json, disks, "disks"),
+    SV_JBOOL(launch_json, no_hotplug, "no_hotplug"),
+    SV_JINT(launch_json, tsc_khz, "tsc_khz", 0, INT64_MAX),
     SV_JEND,
 };
 static const sv_jschema launch_schema = {sizeof(launch_json), launch_fields};
@@ -121,6 +125,8 @@ static int build(const char *json, size_t len, char **text, sv_qemu_config **cfg
             .agent_socket = lj.agent_socket,
             .vfio_devices = (const char *const *)lj.vfio_devices,
             .disks = (const char *const *)lj.disks,
+            .no_hotplug = lj.no_hotplug,
+            .tsc_khz = lj.tsc_khz,
         };
         r = sv_qemu_arch_build(vm, &host, &launch, &qcfg, err);
     }

@@ -55,7 +55,18 @@ typedef struct sv_vm_launch {
     const char *pid_file;        /* -pidfile: QEMU writes its pid there */
     bool incoming_defer;         /* -incoming defer: the state arrives over QMP (a restore) */
     bool paused;                 /* -S: vCPUs stay stopped until QMP cont */
+    /* -- boot speed (docs/performance.md) -- */
+    bool no_hotplug;             /* nothing is ever hot-plugged into this VM (sv_vm_run): with
+                                    machine_type unset, x86_64 then boots microvm where the
+                                    config allows it (no PCI, no firmware, no hotplug) */
+    int64_t tsc_khz;             /* the host's TSC rate in kHz (0: unknown). Under TCG the
+                                    guest's TSC runs at it; microvm, which has no HPET or PM
+                                    timer to calibrate against, gets it as tsc_early_khz=, and
+                                    is not picked by default without it */
 } sv_vm_launch;
+
+/* QEMU's -sandbox setting for every VM. */
+#define SV_ARCH_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 /* Kata's capabilities(): what the VM can do once running. */
 enum {
@@ -158,6 +169,10 @@ struct sv_qemu_arch_ops {
     bool (*supports_memory_hotplug)(const sv_arch_ctx *c);
     /* the confidential-guest object and machine option for c->protection */
     int (*append_protection)(sv_arch_ctx *c, sv_error **err);
+    /* the machine type when the config leaves machine_type unset; NULL (no method):
+     * machines[0] */
+    const char *(*default_machine)(const sv_vm_config *vm, const sv_host_facts *host,
+                                   const sv_vm_launch *launch);
 };
 
 extern const sv_qemu_arch_ops sv_qemu_arch_amd64, sv_qemu_arch_arm64, sv_qemu_arch_ppc64le,

@@ -436,6 +436,10 @@ int sv_arch_base_memory_topology(sv_arch_ctx *c, sv_error **err)
             return sv_arch_key_error(err, "shared_fs",
                                      "virtio-fs needs guest RAM its daemon can map, which a "
                                      "private mapping of a template's memory is not");
+        if (vm->enable_vhost_user_store && !c->launch->memory_file_shared)
+            return sv_arch_key_error(err, "enable_vhost_user_store",
+                                     "vhost-user backends need guest RAM they can map, which a "
+                                     "private mapping of a template's memory is not");
         k->file_backed_mem = true;
         k->mem_shared = c->launch->memory_file_shared;
         if (!dup_into(&m->path, mem_file))
@@ -446,8 +450,9 @@ int sv_arch_base_memory_topology(sv_arch_ctx *c, sv_error **err)
         if (!dup_into(&m->path, vm->file_mem_backend))
             return oom(err);
     }
-    /* vhost-user (virtiofsd) maps guest RAM: it must be shared and fd-backed. */
-    if (vm->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS) {
+    /* vhost-user backends (virtiofsd; hot-plugged vhost-user-blk/-fs with
+     * enable_vhost_user_store) map guest RAM: it must be shared and fd-backed. */
+    if (vm->shared_fs == SV_VM_SHARED_FS_VIRTIO_FS || vm->enable_vhost_user_store) {
         k->mem_shared = true;
         if (!vm->enable_hugepages && !vm->file_mem_backend && !mem_file) {
             k->file_backed_mem = true;
@@ -1049,6 +1054,11 @@ static int build(sv_arch_ctx *c, sv_error **err)
     cfg->knobs.no_graphic = true;
     cfg->knobs.no_reboot = true;
     cfg->knobs.stopped = c->launch->paused;
+    /* seccomp: the strongest set QEMU 7.2 runs with outside -daemonize (which
+     * sandvm never uses): no obsolete syscalls, no setuid/setgid/capset, no
+     * fork/exec, no scheduler or resource-limit changes */
+    if (!dup_into(&cfg->seccomp_sandbox, SV_ARCH_SANDBOX))
+        return oom(err);
     if (c->launch->incoming_defer)
         cfg->incoming.migration_type = SV_QMIG_DEFER;
     if (!dup_into(&cfg->pid_file, c->launch->pid_file))
@@ -1073,6 +1083,15 @@ static int build(sv_arch_ctx *c, sv_error **err)
     return machine_options(c, err);
 }
 
+/* vm's machine type: the config's, else the arch's default for this launch. */
+static const char *machine_of(const sv_qemu_arch_ops *ops, const sv_vm_config *vm,
+                              const sv_host_facts *host, const sv_vm_launch *launch)
+{
+    if (vm->machine_type)
+        return vm->machine_type;
+    return ops->default_machine ? ops->default_machine(vm, host, launch) : ops->machines[0];
+}
+
 unsigned sv_qemu_arch_capabilities(const sv_vm_config *vm, const sv_host_facts *host)
 {
     const sv_qemu_arch_ops *ops = sv_qemu_arch_ops_get(sv_qemu_arch_guest(vm, host));
@@ -1083,7 +1102,7 @@ unsigned sv_qemu_arch_capabilities(const sv_vm_config *vm, const sv_host_facts *
         .host = host,
         .launch = &no_launch,
         .ops = ops,
-        .machine = vm->machine_type ? vm->machine_type : ops->machines[0],
+        .machine = machine_of(ops, vm, host, &no_launch),
         .protection = vm->confidential_guest ? SV_PROT_SEV : SV_PROT_NONE,
     };
     return ops->capabilities(&c);
@@ -1105,7 +1124,7 @@ int sv_qemu_arch_build(const sv_vm_config *vm, const sv_host_facts *host,
         .host = host,
         .launch = launch ? launch : &no_launch,
         .ops = ops,
-        .machine = vm->machine_type ? vm->machine_type : ops->machines[0],
+        .machine = machine_of(ops, vm, host, launch ? launch : &no_launch),
         .machine_opts = SV_STRBUF_INIT,
     };
     if (!(c.cfg = calloc(1, sizeof(*c.cfg)))) {

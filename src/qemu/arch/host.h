@@ -57,3 +57,8 @@ void sv_host_facts_free(sv_host_facts *h);
 bool sv_host_has_cpu_flag(const sv_host_facts *h, const char *flag);
 /* Kata's RunningOnVMM(): the host is itself a VM (x86_64 "hypervisor" flag). */
 bool sv_host_is_nested(const sv_host_facts *h);
+
+/* The rate of the host's TSC in kHz, which under TCG is the rate of an x86
+ * guest's TSC: measured against CLOCK_MONOTONIC over ~2 ms (to about 0.01%).
+ * 0 on a host that is not x86_64, or when the measurement failed. */
+int64_t sv_host_tsc_khz(void);
